@@ -1,0 +1,12 @@
+/* run: placeholder while the module is being built; replaced by its issue's implementation. */
+#include <stdio.h>
+
+#include "cmd.h"
+
+int cmd_run(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    zd_error("'run' is not built yet");
+    return ZD_EXIT_RUNTIME;
+}

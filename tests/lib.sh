@@ -1,0 +1,70 @@
+# lib.sh: the shell side of zonedef's test harness, sourced by tests/cli/*.sh and tests/e2e/*.sh.
+#
+#   . "$(dirname "$0")/../lib.sh"
+#   check "validate accepts the examples" [ "$rc" -eq 0 ]
+#   check_eq "exit code" 2 "$rc"
+#   check_contains "error names the key" "$out" "unknown key 'zone_id'"
+#   skip "needs root"          # prints a visible 'skipped: needs root' line and counts a skip
+#   finish                      # prints "N passed, N failed[, N skipped]" and exits 1 on failure
+#
+# ZD is the binary under test (the repo's ./zonedef unless set). TMP is a per-test temporary
+# directory removed on exit; register cleanups with `on_exit 'command'` (run in reverse order,
+# also when the test fails or is interrupted).
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ZD=${ZD:-$ROOT/zonedef}
+TH_NAME=$(basename "$0" .sh)
+TH_PASSED=0
+TH_FAILED=0
+TH_SKIPPED=0
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/zonedef-test.XXXXXX")
+TH_CLEANUPS=()
+
+on_exit() { TH_CLEANUPS=("$1" "${TH_CLEANUPS[@]}"); }
+th_cleanup() {
+    local c
+    for c in "${TH_CLEANUPS[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+    TH_CLEANUPS=()
+    rm -rf "$TMP"
+}
+trap th_cleanup EXIT
+trap 'th_cleanup; exit 130' INT TERM
+
+th_ok() { TH_PASSED=$((TH_PASSED + 1)); echo "ok   $TH_NAME: $1"; }
+th_bad() { TH_FAILED=$((TH_FAILED + 1)); echo "FAIL $TH_NAME: $1"; shift; [ $# -gt 0 ] && printf '    %s\n' "$@"; return 0; }
+
+# check NAME CMD...: passes when CMD succeeds.
+check() { local name=$1; shift; if "$@"; then th_ok "$name"; else th_bad "$name" "command failed: $*"; fi; }
+# check_eq NAME WANT GOT
+check_eq() { if [ "$2" = "$3" ]; then th_ok "$1"; else th_bad "$1" "want: $2" "got:  $3"; fi; }
+# check_contains NAME HAYSTACK NEEDLE
+check_contains() {
+    case "$2" in *"$3"*) th_ok "$1" ;; *) th_bad "$1" "missing: $3" "in: $(printf '%s' "$2" | head -c 2000)" ;; esac
+}
+check_not_contains() {
+    case "$2" in *"$3"*) th_bad "$1" "unexpected: $3" "in: $(printf '%s' "$2" | head -c 2000)" ;; *) th_ok "$1" ;; esac
+}
+# check_match NAME HAYSTACK EXTENDED-REGEX
+check_match() { if printf '%s' "$2" | grep -Eq -- "$3"; then th_ok "$1"; else th_bad "$1" "no match for /$3/" "in: $(printf '%s' "$2" | head -c 2000)"; fi; }
+skip() { TH_SKIPPED=$((TH_SKIPPED + 1)); echo "skipped: $1 ($TH_NAME${2:+: $2})"; }
+need_root() { [ "$(id -u)" -eq 0 ]; }
+
+finish() {
+    if [ "$TH_SKIPPED" -gt 0 ]; then
+        echo "$TH_PASSED passed, $TH_FAILED failed, $TH_SKIPPED skipped"
+    else
+        echo "$TH_PASSED passed, $TH_FAILED failed"
+    fi
+    [ "$TH_FAILED" -eq 0 ]
+    exit $?
+}
+
+# run_zd OUTVAR RCVAR ARGS...: runs the binary, stdout+stderr into OUTVAR, exit code into RCVAR,
+# killed after 120 s so a hang is a failure, not a stuck CI job.
+run_zd() {
+    local __o=$1 __r=$2; shift 2
+    local __out __rc
+    __out=$(timeout -k 5 120 "$ZD" "$@" 2>&1); __rc=$?
+    printf -v "$__o" '%s' "$__out"
+    printf -v "$__r" '%s' "$__rc"
+}
