@@ -137,7 +137,7 @@ test-san:
 test: zonedef unit helpers test-san
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	tests/run.sh "make test" $(UNIT_BIN) $(UNIT_SRC:tests/unit/%.c=build/san/tests/%) \
-	    $(CLI_TESTS) $(E2E_TESTS)
+	    tests/unit/valgrind.sh $(CLI_TESTS) $(E2E_TESTS)
 
 # ---- demo, bench, fuzz ------------------------------------------------------------------------
 demo: zonedef
