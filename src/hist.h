@@ -25,5 +25,15 @@ uint64_t hist_max(const struct hist *h); /* exact max recorded (clamped to range
 double hist_mean(const struct hist *h);
 /* The value at quantile q in [0, 1] (0.99 = p99), within 1 %; 0 when empty. */
 uint64_t hist_quantile(const struct hist *h, double q);
+/* How many recorded values were outside [HIST_MIN_US, HIST_MAX_US] (and clamped into it). */
+uint64_t hist_clamped(const struct hist *h);
+
+/* Bucket access, for compact copies (the timeline keeps closed intervals as their non-zero
+ * buckets). Bucket i covers a range of values; hist_bucket_value(i) is a value inside it that
+ * hist_record maps back to bucket i. */
+size_t hist_nbuckets(void);
+size_t hist_bucket_of(uint64_t us);
+uint64_t hist_bucket_value(size_t i);
+uint64_t hist_bucket_count(const struct hist *h, size_t i);
 
 #endif

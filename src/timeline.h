@@ -49,7 +49,8 @@ struct tl_stats {
 
 struct timeline;
 
-/* interval_us > 0; max_intervals bounds memory (the run's max_duration / interval). */
+/* interval_us > 0; max_intervals bounds memory (the run's max_duration / interval). Requests
+ * scheduled past the last interval are counted in the last one (never dropped). */
 struct timeline *tl_new(uint64_t interval_us, size_t max_intervals);
 void tl_free(struct timeline *tl);
 uint64_t tl_interval_us(const struct timeline *tl);
@@ -73,5 +74,8 @@ void tl_mark_complete(struct timeline *tl, uint64_t upto_us);
 /* Totals over intervals [from, to): counts summed, latency percentiles over the merged
  * latency of those intervals. Returns 0, or -1 when the range is empty or out of bounds. */
 int tl_sum(const struct timeline *tl, size_t from, size_t to, struct tl_stats *out);
+/* Adds the latency of intervals [from, to) to `out` (to is clamped to tl_len). Returns 0, or -1
+ * when the range is empty or out of bounds. Bucket-exact: percentiles keep the 1 % contract. */
+int tl_latency(const struct timeline *tl, size_t from, size_t to, struct hist *out);
 
 #endif
