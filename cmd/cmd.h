@@ -14,12 +14,12 @@
 
 /* Exit codes (README "Exit codes"; DESIGN.md). */
 enum {
-    ZD_EXIT_OK = 0,        /* passed */
-    ZD_EXIT_FAILED = 1,    /* resilience expectations not met / steady state did not hold */
-    ZD_EXIT_USAGE = 2,     /* invalid input or usage */
-    ZD_EXIT_ABORTED = 3,   /* aborted by a guard or a signal; faults undone */
-    ZD_EXIT_UNDO = 4,      /* an undo failed: something may still be broken */
-    ZD_EXIT_RUNTIME = 5,   /* runtime or system error */
+    ZD_EXIT_OK = 0,      /* passed */
+    ZD_EXIT_FAILED = 1,  /* resilience expectations not met / steady state did not hold */
+    ZD_EXIT_USAGE = 2,   /* invalid input or usage */
+    ZD_EXIT_ABORTED = 3, /* aborted by a guard or a signal; faults undone */
+    ZD_EXIT_UNDO = 4,    /* an undo failed: something may still be broken */
+    ZD_EXIT_RUNTIME = 5, /* runtime or system error */
 };
 
 int cmd_validate(int argc, char **argv);

@@ -65,8 +65,8 @@ int zd_getopt(int argc, char **argv, const char *shortopts, const struct option 
     cands[n] = NULL;
     const char *s = zd_suggest(name, cands);
     if (s)
-        fprintf(stderr, "zonedef %s: unknown option '--%s' (did you mean '--%s'?)\n", argv[0],
-                name, s);
+        fprintf(stderr, "zonedef %s: unknown option '--%s' (did you mean '--%s'?)\n", argv[0], name,
+                s);
     else
         fprintf(stderr, "zonedef %s: unknown option '--%s' (see 'zonedef %s --help')\n", argv[0],
                 name, argv[0]);

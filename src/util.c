@@ -299,8 +299,7 @@ int zd_parse_duration(const char *s, uint64_t *out_us, char **err)
         return zd_err(err, "'%s' is not a duration (write it like \"500ms\", \"30s\" or \"2m\")",
                       s);
     if (*end == '\0')
-        return zd_err(err, "duration '%s' has no unit (use us, ms, s, m or h, e.g. \"%ss\")", s,
-                      s);
+        return zd_err(err, "duration '%s' has no unit (use us, ms, s, m or h, e.g. \"%ss\")", s, s);
     for (size_t i = 0; i < ZD_ARRAY_LEN(units); i++) {
         if (strcmp(end, units[i].unit) == 0) {
             double us = v * units[i].mult;

@@ -58,7 +58,10 @@ struct sbuf {
     size_t max;
     bool overflow;
 };
-#define SBUF_INIT {NULL, 0, 0, 0, false}
+#define SBUF_INIT                                                                                  \
+    {                                                                                              \
+        NULL, 0, 0, 0, false                                                                       \
+    }
 void sbuf_init(struct sbuf *sb, size_t max);
 int sbuf_add(struct sbuf *sb, const void *data, size_t n);
 int sbuf_adds(struct sbuf *sb, const char *s);

@@ -9,8 +9,8 @@ static void test_durations(void)
     static const struct {
         const char *in;
         uint64_t us;
-    } ok[] = {{"500ms", 500000}, {"30s", 30000000}, {"2m", 120000000}, {"1.5s", 1500000},
-              {"250us", 250}, {"1h", 3600000000ull}, {"0s", 0}, {".5s", 500000}};
+    } ok[] = {{"500ms", 500000}, {"30s", 30000000},     {"2m", 120000000}, {"1.5s", 1500000},
+              {"250us", 250},    {"1h", 3600000000ull}, {"0s", 0},         {".5s", 500000}};
     for (size_t i = 0; i < ZD_ARRAY_LEN(ok); i++) {
         uint64_t us = 1;
         char *err = NULL;
@@ -20,9 +20,10 @@ static void test_durations(void)
     }
     static const struct {
         const char *in, *msg;
-    } bad[] = {{"30", "has no unit"}, {"-1s", "negative"}, {"3x", "unknown unit 'x'"},
-               {"", "empty duration"}, {"abc", "is not a duration"},
-               {"31d", "unknown unit"}, {"721h", "longer than 30 days"}};
+    } bad[] = {{"30", "has no unit"},          {"-1s", "negative"},
+               {"3x", "unknown unit 'x'"},     {"", "empty duration"},
+               {"abc", "is not a duration"},   {"31d", "unknown unit"},
+               {"721h", "longer than 30 days"}};
     for (size_t i = 0; i < ZD_ARRAY_LEN(bad); i++) {
         uint64_t us = 0;
         char *err = NULL;
