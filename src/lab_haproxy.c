@@ -65,7 +65,7 @@ char *lab_haproxy_config(const char *dir, const struct lab_config *cfg)
               "    balance roundrobin\n"
               "    option httpchk GET /health\n"
               "    http-check expect status 200\n"
-              "    default-server check inter 500ms fall 2 rise 2\n",
+              "    default-server check inter 500ms fastinter 250ms fall 2 rise 2\n",
               dir, LAB_LB_PORT);
     /* interleaved (a1 b1 c1 a2 ...) so round robin walks the zones in turn; the spare slots
      * start in maintenance and the healer enables them through the runtime socket */
