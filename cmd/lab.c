@@ -83,8 +83,8 @@ static int parse_int_opt(const char *opt, const char *v, long long lo, long long
 static int lab_up_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"zones", required_argument, NULL, 'z'},  {"per-zone", required_argument, NULL, 'p'},
-        {"dir", required_argument, NULL, 'd'},    {"ssh", no_argument, NULL, 's'},
+        {"zones", required_argument, NULL, 'z'},      {"per-zone", required_argument, NULL, 'p'},
+        {"dir", required_argument, NULL, 'd'},        {"ssh", no_argument, NULL, 's'},
         {"heal-delay", required_argument, NULL, 'H'}, {NULL, 0, NULL, 0},
     };
     struct lab_config cfg;
@@ -205,8 +205,7 @@ static int lab_status_cmd(int argc, char **argv)
         sbuf_adds(&sb, "{\"dir\":");
         sbuf_add_json_str(&sb, dir);
         sbuf_addf(&sb, ",\"up\":%s,\"lb\":\"127.0.0.1:%d\",\"heal_delay_us\":%llu,\"processes\":[",
-                  st.up ? "true" : "false", LAB_LB_PORT,
-                  (unsigned long long)st.cfg.heal_delay_us);
+                  st.up ? "true" : "false", LAB_LB_PORT, (unsigned long long)st.cfg.heal_delay_us);
         for (size_t i = 0; i < st.nprocs; i++)
             sbuf_addf(&sb, "%s{\"name\":\"%s\",\"pid\":%d,\"running\":%s,\"stopped\":%s}",
                       i ? "," : "", st.procs[i].name, (int)st.procs[i].pid,
@@ -220,8 +219,9 @@ static int lab_status_cmd(int argc, char **argv)
                     total++;
                     healthy += st.srv[i].up;
                 }
-            sbuf_addf(&sb, "%s{\"zone\":\"%c\",\"cidr\":\"127.0.%d.0/24\",\"healthy\":%u,"
-                           "\"total\":%u,\"servers\":[",
+            sbuf_addf(&sb,
+                      "%s{\"zone\":\"%c\",\"cidr\":\"127.0.%d.0/24\",\"healthy\":%u,"
+                      "\"total\":%u,\"servers\":[",
                       z ? "," : "", lab_zone_name(z), z + 1, healthy, total);
             int k = 0;
             for (size_t i = 0; i < st.nsrv; i++) {
@@ -286,8 +286,7 @@ static int lab_status_cmd(int argc, char **argv)
                     snprintf(pidw, sizeof(pidw), "  pid %d", (int)p->pid);
                 printf("  %-4s %s:%d  %-10s %s%s\n", st.srv[i].name,
                        lab_instance_ip(st.srv[i].zone, st.srv[i].slot, ip, sizeof(ip)),
-                       LAB_INSTANCE_PORT, st.srv[i].status, p ? proc_word(p) : "spare slot",
-                       pidw);
+                       LAB_INSTANCE_PORT, st.srv[i].status, p ? proc_word(p) : "spare slot", pidw);
             }
         }
         for (size_t i = 0; i < st.nnft; i++)
@@ -335,8 +334,8 @@ static int parse_u64(const char *opt, const char *v, uint64_t *out)
 static int lab_events_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},    {"json", no_argument, NULL, 'j'},
-        {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
+        {"dir", required_argument, NULL, 'd'},      {"json", no_argument, NULL, 'j'},
+        {"since", required_argument, NULL, 's'},    {"until", required_argument, NULL, 'u'},
         {"interval", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0},
     };
     const char *d = NULL;
@@ -349,8 +348,14 @@ static int lab_events_cmd(int argc, char **argv)
         switch (c) {
         case 'd': d = optarg; break;
         case 'j': json = true; break;
-        case 's': if (parse_u64("--since", optarg, &since) < 0) return ZD_EXIT_USAGE; break;
-        case 'u': if (parse_u64("--until", optarg, &until) < 0) return ZD_EXIT_USAGE; break;
+        case 's':
+            if (parse_u64("--since", optarg, &since) < 0)
+                return ZD_EXIT_USAGE;
+            break;
+        case 'u':
+            if (parse_u64("--until", optarg, &until) < 0)
+                return ZD_EXIT_USAGE;
+            break;
         case 'i':
             if (zd_parse_duration(optarg, &interval, &e) < 0 || interval < 1000) {
                 zd_error("lab events: --interval: %s", e ? e : "at least 1ms");
@@ -442,8 +447,10 @@ static int lab_healer_cmd(int argc, char **argv)
 static int lab_instance_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'}, {"id", required_argument, NULL, 'i'},
-        {"ip", required_argument, NULL, 'a'},  {"port", required_argument, NULL, 'p'},
+        {"dir", required_argument, NULL, 'd'},
+        {"id", required_argument, NULL, 'i'},
+        {"ip", required_argument, NULL, 'a'},
+        {"port", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     struct lab_instance_opts o = {.port = LAB_INSTANCE_PORT, .stop = &stop_flag};

@@ -69,7 +69,7 @@ int lab_zone_index(const char *zone)
 
 const char *lab_instance_ip(int zone, int slot, char *buf, size_t n)
 {
-    snprintf(buf, n, "127.0.%d.%d", zone + 1, slot + 1);
+    snprintf(buf, n, "127.0.%u.%u", (unsigned char)(zone + 1), (unsigned char)(slot + 1));
     return buf;
 }
 
@@ -112,9 +112,8 @@ int lab_config_save(const char *dir, const struct lab_config *c, char **err)
     char *path = xasprintf("%s/lab.conf", dir);
     char *text = xasprintf("zones=%d\nper_zone=%d\nspares=%d\nheal_delay_us=%llu\nssh=%d\n"
                            "started_wall_us=%llu\n",
-                           c->zones, c->per_zone, c->spares,
-                           (unsigned long long)c->heal_delay_us, c->ssh ? 1 : 0,
-                           (unsigned long long)c->started_wall_us);
+                           c->zones, c->per_zone, c->spares, (unsigned long long)c->heal_delay_us,
+                           c->ssh ? 1 : 0, (unsigned long long)c->started_wall_us);
     int rc = zd_write_file_atomic(path, text, strlen(text), err);
     free(path);
     free(text);
@@ -135,12 +134,18 @@ int lab_config_load(const char *dir, struct lab_config *c, char **err)
         unsigned long long v;
         if (sscanf(l, "%31[^=]=%llu", k, &v) != 2)
             continue;
-        if (strcmp(k, "zones") == 0 && v >= 1 && v <= LAB_MAX_ZONES) c->zones = (int)v;
-        else if (strcmp(k, "per_zone") == 0 && v >= 1 && v <= LAB_MAX_PER_ZONE) c->per_zone = (int)v;
-        else if (strcmp(k, "spares") == 0 && v <= LAB_SPARES) c->spares = (int)v;
-        else if (strcmp(k, "heal_delay_us") == 0 && v <= LAB_MAX_HEAL_DELAY_US) c->heal_delay_us = v;
-        else if (strcmp(k, "ssh") == 0) c->ssh = v != 0;
-        else if (strcmp(k, "started_wall_us") == 0) c->started_wall_us = v;
+        if (strcmp(k, "zones") == 0 && v >= 1 && v <= LAB_MAX_ZONES)
+            c->zones = (int)v;
+        else if (strcmp(k, "per_zone") == 0 && v >= 1 && v <= LAB_MAX_PER_ZONE)
+            c->per_zone = (int)v;
+        else if (strcmp(k, "spares") == 0 && v <= LAB_SPARES)
+            c->spares = (int)v;
+        else if (strcmp(k, "heal_delay_us") == 0 && v <= LAB_MAX_HEAL_DELAY_US)
+            c->heal_delay_us = v;
+        else if (strcmp(k, "ssh") == 0)
+            c->ssh = v != 0;
+        else if (strcmp(k, "started_wall_us") == 0)
+            c->started_wall_us = v;
     }
     free(text);
     free(path);
@@ -167,8 +172,9 @@ static int proc_stat(pid_t pid, char *state, unsigned long long *start)
         return -1;
     char st;
     unsigned long long v = 0;
-    if (sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
-                      "%*d %llu",
+    if (sscanf(p + 1,
+               " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+               "%*d %llu",
                &st, &v) != 2)
         return -1;
     if (state)
@@ -402,9 +408,9 @@ static int start_sshd(const char *dir, char **err)
     for (size_t i = 0; i < 2; i++) {
         if (zd_file_exists(keys[i]))
             continue;
-        char *argv[] = {(char *)"ssh-keygen", (char *)"-q", (char *)"-t", (char *)"ed25519",
-                        (char *)"-N", (char *)"", (char *)"-C", (char *)"zonedef-lab",
-                        (char *)"-f", (char *)keys[i], NULL};
+        char *argv[] = {(char *)"ssh-keygen", (char *)"-q",    (char *)"-t", (char *)"ed25519",
+                        (char *)"-N",         (char *)"",      (char *)"-C", (char *)"zonedef-lab",
+                        (char *)"-f",         (char *)keys[i], NULL};
         free(out);
         out = NULL;
         int r = lab_run(argv, 10000000, &out, err);
@@ -453,8 +459,7 @@ static int start_sshd(const char *dir, char **err)
     /* sshd refuses to start without its privilege separation directory */
     if (geteuid() == 0 && !zd_file_exists("/run/sshd"))
         mkdir("/run/sshd", 0755);
-    char *argv[] = {(char *)"/usr/sbin/sshd", (char *)"-D", (char *)"-e", (char *)"-f", cfgp,
-                    NULL};
+    char *argv[] = {(char *)"/usr/sbin/sshd", (char *)"-D", (char *)"-e", (char *)"-f", cfgp, NULL};
     pid_t pid = spawn(argv, log, log, err);
     if (pid < 0)
         goto done;
@@ -509,14 +514,16 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
 {
     uint64_t t0 = zd_now_us();
     if (strlen(dir) > LAB_MAX_DIR)
-        return zd_err(err, "lab directory '%s' is longer than %d characters (HAProxy's socket "
-                           "lives there and unix socket paths are short)",
+        return zd_err(err,
+                      "lab directory '%s' is longer than %d characters (HAProxy's socket "
+                      "lives there and unix socket paths are short)",
                       dir, LAB_MAX_DIR);
     if (lab_pid_get(dir, "haproxy") || lab_pid_get(dir, "healer"))
         return 1;
     if (port_in_use("127.0.0.1", LAB_LB_PORT))
-        return zd_err(err, "127.0.0.1:%d is already in use (another lab up in another directory? "
-                           "see 'ss -ltnp')",
+        return zd_err(err,
+                      "127.0.0.1:%d is already in use (another lab up in another directory? "
+                      "see 'ss -ltnp')",
                       LAB_LB_PORT);
     char ip[16];
     for (int z = 0; z < cfg->zones; z++)
@@ -553,8 +560,8 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
             close(fd);
     }
 
-    char *hargv[] = {(char *)exe, (char *)"lab", (char *)"healer", (char *)"--dir", (char *)dir,
-                     NULL};
+    char *hargv[] = {(char *)exe,     (char *)"lab", (char *)"healer",
+                     (char *)"--dir", (char *)dir,   NULL};
     pid_t hp = spawn(hargv, lout, lout, err);
     if (hp < 0 || (rc = lab_pid_put(dir, "healer", hp, err)) < 0) {
         rc = -1;
@@ -565,7 +572,7 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
         int ready = 0;
         for (int z = 0; z < c.zones; z++) {
             for (int s = 0; s < c.per_zone; s++) {
-                char name[16];
+                char name[32];
                 snprintf(name, sizeof(name), "inst-%c%d", lab_zone_name(z), s + 1);
                 if (lab_pid_get(dir, name) &&
                     accepts(lab_instance_ip(z, s, ip, sizeof(ip)), LAB_INSTANCE_PORT))
@@ -592,8 +599,7 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
     if (c.ssh && start_sshd(dir, err) < 0)
         goto fail;
     for (;;) {
-        if (all_servers_up(dir, &c) &&
-            (!c.ssh || accepts("127.0.0.1", LAB_SSH_PORT)))
+        if (all_servers_up(dir, &c) && (!c.ssh || accepts("127.0.0.1", LAB_SSH_PORT)))
             break;
         if (!lab_pid_get(dir, "haproxy")) {
             char *l = last_line(herr);
@@ -610,8 +616,9 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
             goto fail;
         }
         if (zd_now_us() - t0 > UP_DEADLINE_US) {
-            zd_err(err, "the lab was not ready within 5s (HAProxy does not report every server "
-                        "UP; see %s)",
+            zd_err(err,
+                   "the lab was not ready within 5s (HAProxy does not report every server "
+                   "UP; see %s)",
                    hlog);
             goto fail;
         }
@@ -712,8 +719,8 @@ int lab_down(const char *dir, int *stopped, char **err)
     size_t nt = 0;
     if (lab_nft_tables(&tabs, &nt, NULL) == 0) {
         for (size_t i = 0; i < nt; i++) {
-            char *argv[] = {(char *)"nft", (char *)"delete", (char *)"table", (char *)"inet",
-                            tabs[i], NULL};
+            char *argv[] = {(char *)"nft",  (char *)"delete", (char *)"table",
+                            (char *)"inet", tabs[i],          NULL};
             char *out = NULL;
             if (lab_run(argv, 5000000, &out, NULL) != 0) {
                 rc = -1;

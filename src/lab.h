@@ -18,21 +18,21 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define LAB_LB_PORT 18000
-#define LAB_INSTANCE_PORT 18080
-#define LAB_SSH_PORT 2222
-#define LAB_MAX_ZONES 9        /* zones a..i: 127.0.1.0/24 .. 127.0.9.0/24 */
-#define LAB_MAX_PER_ZONE 8     /* instances started per zone */
-#define LAB_SPARES 2           /* spare slots per zone the healer may fill (scale-out) */
-#define LAB_MAX_SLOTS (LAB_MAX_PER_ZONE + LAB_SPARES)
+#define LAB_LB_PORT           18000
+#define LAB_INSTANCE_PORT     18080
+#define LAB_SSH_PORT          2222
+#define LAB_MAX_ZONES         9 /* zones a..i: 127.0.1.0/24 .. 127.0.9.0/24 */
+#define LAB_MAX_PER_ZONE      8 /* instances started per zone */
+#define LAB_SPARES            2 /* spare slots per zone the healer may fill (scale-out) */
+#define LAB_MAX_SLOTS         (LAB_MAX_PER_ZONE + LAB_SPARES)
 #define LAB_MAX_HEAL_DELAY_US (600ull * 1000000ull)
-#define LAB_MAX_DIR 80         /* unix socket paths live in the dir: keep it short */
-#define LAB_BACKEND "web"      /* HAProxy backend name */
+#define LAB_MAX_DIR           80    /* unix socket paths live in the dir: keep it short */
+#define LAB_BACKEND           "web" /* HAProxy backend name */
 
 struct lab_config {
-    int zones;             /* 1..LAB_MAX_ZONES, default 3 */
-    int per_zone;          /* 1..LAB_MAX_PER_ZONE, default 2 */
-    int spares;            /* spare slots per zone, LAB_SPARES */
+    int zones;              /* 1..LAB_MAX_ZONES, default 3 */
+    int per_zone;           /* 1..LAB_MAX_PER_ZONE, default 2 */
+    int spares;             /* spare slots per zone, LAB_SPARES */
     uint64_t heal_delay_us; /* default 3 s */
     bool ssh;
     uint64_t started_wall_us;
@@ -80,14 +80,14 @@ char *lab_haproxy_config(const char *dir, const struct lab_config *cfg);
 int lab_haproxy_cmd(const char *dir, const char *cmd, char **out, char **err);
 
 struct lab_srv {
-    char name[16];  /* "b1" */
-    int zone;       /* index */
+    char name[16]; /* "b1" */
+    int zone;      /* index */
     int slot;
     char status[24]; /* HAProxy's: "UP", "DOWN", "MAINT", "UP 1/2", "no check", ... */
-    bool up;        /* takes traffic */
+    bool up;         /* takes traffic */
     bool maint;
-    unsigned scur;  /* current sessions */
-    unsigned qcur;  /* queued */
+    unsigned scur; /* current sessions */
+    unsigned qcur; /* queued */
 };
 /* Parses `show stat` CSV (pure, for tests): the servers of backend LAB_BACKEND. Caller frees. */
 int lab_parse_show_stat(const char *csv, struct lab_srv **out, size_t *n, char **err);
@@ -97,9 +97,9 @@ int lab_haproxy_servers(const char *dir, struct lab_srv **out, size_t *n, char *
 /* ---- instances (lab_instance.c) ---- */
 
 struct lab_instance_opts {
-    const char *dir;   /* for the stats file; may be NULL */
-    const char *id;    /* "a1" */
-    const char *ip;    /* "127.0.1.1" */
+    const char *dir; /* for the stats file; may be NULL */
+    const char *id;  /* "a1" */
+    const char *ip;  /* "127.0.1.1" */
     int port;
     volatile int *stop; /* the loop returns when *stop becomes non-zero (signal handler) */
 };
@@ -108,11 +108,11 @@ int lab_instance_run(const struct lab_instance_opts *o, char **err);
 
 /* The instance's knobs, as the control endpoint sets and reports them. */
 struct lab_knobs {
-    int delay_ms;     /* extra delay before answering, 0..60000 */
-    int jitter_ms;    /* 0..60000, uniform extra on top of delay */
-    int service_ms;   /* busy service time per request, 0..10000 */
-    int concurrency;  /* requests served at once, 1..10000; more queue, then 503 */
-    int cpu;          /* percent of a core burnt in the background, 0..95 */
+    int delay_ms;    /* extra delay before answering, 0..60000 */
+    int jitter_ms;   /* 0..60000, uniform extra on top of delay */
+    int service_ms;  /* busy service time per request, 0..10000 */
+    int concurrency; /* requests served at once, 1..10000; more queue, then 503 */
+    int cpu;         /* percent of a core burnt in the background, 0..95 */
 };
 /* Parses "delay_ms=200&cpu=80" into k (only the keys present change). Pure. */
 int lab_knobs_parse(const char *query, struct lab_knobs *k, char **err);
@@ -147,17 +147,17 @@ int lab_down(const char *dir, int *stopped, char **err);
 
 struct lab_proc {
     char name[32];
-    pid_t pid;     /* 0 when not running */
-    char state;    /* /proc state letter; 'T' = stopped */
+    pid_t pid;  /* 0 when not running */
+    char state; /* /proc state letter; 'T' = stopped */
 };
 struct lab_status {
-    bool up;             /* HAProxy is running */
+    bool up; /* HAProxy is running */
     struct lab_config cfg;
     struct lab_proc *procs; /* haproxy, healer, sshd, then instances */
     size_t nprocs;
     struct lab_srv *srv; /* HAProxy's view; empty when it does not answer */
     size_t nsrv;
-    char **nft_tables;   /* the lab's nft tables present now */
+    char **nft_tables; /* the lab's nft tables present now */
     size_t nnft;
 };
 int lab_status_get(const char *dir, struct lab_status *st, char **err);
@@ -177,13 +177,13 @@ struct lab_server_event {
     uint64_t t_us;
     char server[16];
     char zone[4];
-    char state[8];     /* "UP", "DOWN" */
+    char state[8]; /* "UP", "DOWN" */
     char *reason;
 };
 struct lab_bucket {
     uint64_t t_us;
     uint64_t total, errors;
-    uint32_t *status;  /* counts per status code index (see lab_events.status_codes) */
+    uint32_t *status; /* counts per status code index (see lab_events.status_codes) */
 };
 struct lab_healer_event {
     uint64_t t_us;
@@ -202,7 +202,7 @@ struct lab_events {
     size_t nhealer;
 };
 #define LAB_MAX_BUCKETS 200000
-#define LAB_MAX_EVENTS 1000000
+#define LAB_MAX_EVENTS  1000000
 
 /* Reads DIR/haproxy.log and DIR/healer.log for [since, until) (wall-clock us since the epoch;
  * 0 = open end). interval 0 = 100 ms. Fills *out (lab_events_free). 0 or -1 with *err. */
@@ -217,8 +217,8 @@ char *lab_events_json(const struct lab_events *ev);
 struct lab_log_line {
     int kind;
     uint64_t t_us;
-    int status;        /* request: HTTP status, -1 = no response */
-    char server[16];   /* server event: "b1" */
+    int status;      /* request: HTTP status, -1 = no response */
+    char server[16]; /* server event: "b1" */
     char state[8];
     char reason[128];
 };

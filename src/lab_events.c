@@ -13,6 +13,7 @@
  */
 #include "lab.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 
 #include "banned.h"
 
-#define MAX_LINE 8192
+#define MAX_LINE     8192
 #define MAX_STATUSES 64
 
 /* "2026-11-22T02:40:58.162976+00:00" -> wall us; 0 when it is not such a time. */
@@ -32,7 +33,8 @@ static uint64_t parse_iso(const char *s, const char **end)
     memset(&tm, 0, sizeof(tm));
     int n = 0;
     if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n != 19)
         return 0;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -79,14 +81,21 @@ int lab_parse_log_line(const char *line, struct lab_log_line *o)
     while (*msg == ' ')
         msg++;
     if (zd_str_has_prefix(msg, "zdreq ")) {
-        unsigned long long sec = 0;
-        unsigned ms = 0;
-        int status = 0;
-        if (sscanf(msg + 6, "%llu.%3u %d", &sec, &ms, &status) != 3 || ms > 999)
+        /* "<epoch s>.<3 digit ms> <status> ..." exactly */
+        const char *p = msg + 6;
+        char *e;
+        unsigned long long sec = strtoull(p, &e, 10);
+        if (e == p || e[0] != '.' || !isdigit((unsigned char)e[1]) ||
+            !isdigit((unsigned char)e[2]) || !isdigit((unsigned char)e[3]) || e[4] != ' ')
+            return 0;
+        unsigned ms = (unsigned)((e[1] - '0') * 100 + (e[2] - '0') * 10 + (e[3] - '0'));
+        p = e + 5;
+        long status = strtol(p, &e, 10);
+        if (e == p || (*e != ' ' && *e != '\n' && *e != '\0'))
             return 0;
         o->kind = 1;
         o->t_us = sec * 1000000ull + ms * 1000ull;
-        o->status = status < 100 ? -1 : status;
+        o->status = status < 100 || status > 999 ? -1 : (int)status;
         return 1;
     }
     static const char pfx[] = "Server " LAB_BACKEND "/";
@@ -258,8 +267,9 @@ int lab_events_read(const char *dir, uint64_t since, uint64_t until, uint64_t in
     if (rc == 0 && end > base) {
         uint64_t nb = (end - base + ev->interval_us - 1) / ev->interval_us;
         if (nb > LAB_MAX_BUCKETS) {
-            rc = zd_err(err, "%llu intervals in the range, more than %d: use a longer --interval "
-                             "or a shorter range",
+            rc = zd_err(err,
+                        "%llu intervals in the range, more than %d: use a longer --interval "
+                        "or a shorter range",
                         (unsigned long long)nb, LAB_MAX_BUCKETS);
         } else {
             ev->nbuckets = (size_t)nb;
@@ -325,8 +335,7 @@ char *lab_events_json(const struct lab_events *ev)
     sbuf_adds(&sb, "{\"servers\":[");
     for (size_t i = 0; i < ev->nservers; i++) {
         const struct lab_server_event *s = &ev->servers[i];
-        sbuf_addf(&sb, "%s{\"t_us\":%llu,\"server\":", i ? "," : "",
-                  (unsigned long long)s->t_us);
+        sbuf_addf(&sb, "%s{\"t_us\":%llu,\"server\":", i ? "," : "", (unsigned long long)s->t_us);
         sbuf_add_json_str(&sb, s->server);
         sbuf_adds(&sb, ",\"zone\":");
         sbuf_add_json_str(&sb, s->zone);
@@ -362,8 +371,7 @@ char *lab_events_json(const struct lab_events *ev)
     sbuf_adds(&sb, ",\"healer\":[");
     for (size_t i = 0; i < ev->nhealer; i++) {
         const struct lab_healer_event *h = &ev->healer[i];
-        sbuf_addf(&sb, "%s{\"t_us\":%llu,\"action\":", i ? "," : "",
-                  (unsigned long long)h->t_us);
+        sbuf_addf(&sb, "%s{\"t_us\":%llu,\"action\":", i ? "," : "", (unsigned long long)h->t_us);
         sbuf_add_json_str(&sb, h->action);
         sbuf_adds(&sb, ",\"zone\":");
         sbuf_add_json_str(&sb, h->zone);

@@ -25,7 +25,7 @@
 
 #include "banned.h"
 
-#define HX_MAX_REPLY (4u << 20)
+#define HX_MAX_REPLY  (4u << 20)
 #define HX_TIMEOUT_US 2000000ull
 
 char *lab_haproxy_config(const char *dir, const struct lab_config *cfg)
@@ -177,11 +177,16 @@ int lab_parse_show_stat(const char *csv, struct lab_srv **out, size_t *n, char *
     char *line = strtok_r(copy, "\n", &save);
     size_t nf = line ? split_csv(line, f, MAXF) : 0;
     for (size_t i = 0; i < nf; i++) {
-        if (strcmp(f[i], "pxname") == 0) ipx = (int)i;
-        else if (strcmp(f[i], "svname") == 0) isv = (int)i;
-        else if (strcmp(f[i], "status") == 0) ist = (int)i;
-        else if (strcmp(f[i], "scur") == 0) iscur = (int)i;
-        else if (strcmp(f[i], "qcur") == 0) iqcur = (int)i;
+        if (strcmp(f[i], "pxname") == 0)
+            ipx = (int)i;
+        else if (strcmp(f[i], "svname") == 0)
+            isv = (int)i;
+        else if (strcmp(f[i], "status") == 0)
+            ist = (int)i;
+        else if (strcmp(f[i], "scur") == 0)
+            iscur = (int)i;
+        else if (strcmp(f[i], "qcur") == 0)
+            iqcur = (int)i;
     }
     if (ipx < 0 || isv < 0 || ist < 0 || iscur < 0 || iqcur < 0) {
         free(copy);
@@ -208,8 +213,7 @@ int lab_parse_show_stat(const char *csv, struct lab_srv **out, size_t *n, char *
         v->slot = s;
         v->maint = strstr(f[ist], "MAINT") != NULL;
         /* "UP", "UP 1/2" (going down), "NOLB", "no check" take traffic; "DOWN 1/2" does not */
-        v->up = !v->maint && (zd_str_has_prefix(f[ist], "UP") ||
-                              strcmp(f[ist], "no check") == 0);
+        v->up = !v->maint && (zd_str_has_prefix(f[ist], "UP") || strcmp(f[ist], "no check") == 0);
         v->scur = (unsigned)strtoul(f[iscur], NULL, 10);
         v->qcur = (unsigned)strtoul(f[iqcur], NULL, 10);
     }

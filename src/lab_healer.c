@@ -29,17 +29,17 @@
 
 #include "banned.h"
 
-#define TICK_US 100000ull
+#define TICK_US  100000ull
 #define CHECK_US 300000ull
-#define CALM_US 10000000ull
+#define CALM_US  10000000ull
 
 enum why { W_NONE, W_BASE, W_OUTAGE, W_OVERLOAD };
 
 struct slot {
     pid_t pid;
-    enum why why;       /* why it should run (W_NONE: it should not) */
-    int outage_zone;    /* W_OUTAGE: the zone it stands in for */
-    uint64_t died_us;   /* when it was seen dead (0 = alive or never started) */
+    enum why why;                /* why it should run (W_NONE: it should not) */
+    int outage_zone;             /* W_OUTAGE: the zone it stands in for */
+    uint64_t died_us;            /* when it was seen dead (0 = alive or never started) */
     unsigned long long rejected; /* last counter read from its stats file */
 };
 
@@ -66,9 +66,9 @@ void lab_healer_log(const char *dir, const char *action, const char *zone, const
     for (char *p = detail; *p; p++)
         if (*p == '\t' || *p == '\n')
             *p = ' ';
-    char *line = xasprintf("%s\t%llu\t%s\t%s\t%s\t%s\n", zd_iso8601(t, iso, sizeof(iso)),
-                           (unsigned long long)t, action, zone ? zone : "-", inst ? inst : "-",
-                           detail);
+    char *line =
+        xasprintf("%s\t%llu\t%s\t%s\t%s\t%s\n", zd_iso8601(t, iso, sizeof(iso)),
+                  (unsigned long long)t, action, zone ? zone : "-", inst ? inst : "-", detail);
     char *path = xasprintf("%s/healer.log", dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
@@ -83,7 +83,7 @@ void lab_healer_log(const char *dir, const char *action, const char *zone, const
 
 static pid_t start_instance(struct healer *h, int z, int s, char **err)
 {
-    char id[8], ip[16], port[8];
+    char id[16], ip[16], port[8];
     snprintf(id, sizeof(id), "%c%d", lab_zone_name(z), s + 1);
     lab_instance_ip(z, s, ip, sizeof(ip));
     snprintf(port, sizeof(port), "%d", LAB_INSTANCE_PORT);
@@ -109,14 +109,23 @@ static pid_t start_instance(struct healer *h, int z, int s, char **err)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        char *argv[] = {(char *)h->exe, (char *)"lab",   (char *)"instance", (char *)"--dir",
-                        (char *)h->dir, (char *)"--id",  id,                 (char *)"--ip",
-                        ip,             (char *)"--port", port,              NULL};
+        char *argv[] = {(char *)h->exe,
+                        (char *)"lab",
+                        (char *)"instance",
+                        (char *)"--dir",
+                        (char *)h->dir,
+                        (char *)"--id",
+                        id,
+                        (char *)"--ip",
+                        ip,
+                        (char *)"--port",
+                        port,
+                        NULL};
         execv(h->exe, argv);
         _exit(127);
     }
     free(out);
-    char name[16];
+    char name[32];
     snprintf(name, sizeof(name), "inst-%s", id);
     /* the start time in /proc is fixed at fork, so the pid file is right even before exec */
     if (lab_pid_put(h->dir, name, pid, err) < 0) {
@@ -138,7 +147,7 @@ static void stop_instance(struct healer *h, int z, int s)
         kill(sl->pid, SIGCONT);
         waitpid(sl->pid, NULL, 0);
     }
-    char name[16];
+    char name[32];
     snprintf(name, sizeof(name), "inst-%c%d", lab_zone_name(z), s + 1);
     lab_pid_remove(h->dir, name);
     sl->pid = 0;
@@ -163,7 +172,7 @@ static void reap(struct healer *h, uint64_t now)
 
 static void replace_dead(struct healer *h, uint64_t now)
 {
-    char zone[2] = {0}, id[8], d1[32];
+    char zone[2] = {0}, id[16], d1[32];
     for (int z = 0; z < h->cfg.zones; z++) {
         for (int s = 0; s < h->cfg.per_zone + h->cfg.spares; s++) {
             struct slot *sl = &h->s[z][s];
@@ -200,7 +209,7 @@ static int free_spare(struct healer *h, int z)
 static int scale_out(struct healer *h, int z, int s, enum why why, int outage_zone,
                      const char *detail)
 {
-    char zone[2] = {lab_zone_name(z), 0}, id[8], cmd[64];
+    char zone[2] = {lab_zone_name(z), 0}, id[16], cmd[64];
     snprintf(id, sizeof(id), "%c%d", zone[0], s + 1);
     char *e = NULL;
     if (start_instance(h, z, s, &e) < 0) {
@@ -226,7 +235,7 @@ static int scale_out(struct healer *h, int z, int s, enum why why, int outage_zo
 
 static void scale_in(struct healer *h, int z, int s, const char *detail)
 {
-    char zone[2] = {lab_zone_name(z), 0}, id[8], cmd[64];
+    char zone[2] = {lab_zone_name(z), 0}, id[16], cmd[64];
     snprintf(id, sizeof(id), "%c%d", zone[0], s + 1);
     snprintf(cmd, sizeof(cmd), "set server " LAB_BACKEND "/%s state maint", id);
     char *out = NULL, *e = NULL;
@@ -276,8 +285,8 @@ static void check_zones(struct healer *h, uint64_t now)
                     int s = free_spare(h, o);
                     if (s < 0)
                         continue;
-                    char *detail = xasprintf("zone %s unreachable: capacity added in zone %c",
-                                             zone, lab_zone_name(o));
+                    char *detail = xasprintf("zone %s unreachable: capacity added in zone %c", zone,
+                                             lab_zone_name(o));
                     scale_out(h, o, s, W_OUTAGE, z, detail);
                     free(detail);
                 }
@@ -352,8 +361,7 @@ static void check_load(struct healer *h, uint64_t now)
             }
             if (best >= 0) {
                 char *detail = xasprintf("overload for %s: %u queued, %llu rejected",
-                                         zd_fmt_duration(now - h->overload_since, d1,
-                                                         sizeof(d1)),
+                                         zd_fmt_duration(now - h->overload_since, d1, sizeof(d1)),
                                          queued, rejected_new);
                 scale_out(h, best, free_spare(h, best), W_OVERLOAD, -1, detail);
                 free(detail);

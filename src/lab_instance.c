@@ -34,11 +34,11 @@
 
 #include "banned.h"
 
-#define IN_MAX (16u << 10)
-#define OUT_MAX 1024
+#define IN_MAX    (16u << 10)
+#define OUT_MAX   1024
 #define MAX_CONNS 4096
-#define IDLE_US (30ull * 1000000ull)
-#define QUEUE_US 1000000ull
+#define IDLE_US   (30ull * 1000000ull)
+#define QUEUE_US  1000000ull
 
 enum cstate { C_READ, C_WAIT, C_SERVE, C_WRITE };
 
@@ -47,18 +47,18 @@ struct conn {
     enum cstate st;
     char in[IN_MAX];
     size_t inlen;
-    size_t reqlen;        /* bytes of the request being answered */
+    size_t reqlen; /* bytes of the request being answered */
     char out[OUT_MAX];
     size_t outlen, outoff;
-    bool keep;            /* keep-alive after this answer */
-    bool close_after;     /* answer then close (errors) */
+    bool keep;        /* keep-alive after this answer */
+    bool close_after; /* answer then close (errors) */
     bool holds_slot;
     uint64_t deadline_us; /* C_SERVE: answer at; C_WAIT: give up at */
     uint64_t last_us;     /* last activity, for the idle timeout */
     int status;           /* the answer prepared for C_SERVE */
     bool head;            /* HEAD: no body in the answer */
     char body[160];
-    struct conn *qnext;   /* C_WAIT queue */
+    struct conn *qnext; /* C_WAIT queue */
 };
 
 struct inst {
@@ -105,8 +105,8 @@ static int knob_set(struct lab_knobs *k, const char *key, const char *val, char 
     for (size_t i = 0; ro[i]; i++)
         if (strcmp(ro[i], key) == 0)
             return 0;
-    static const char *const names[] = {"delay_ms", "jitter_ms", "service_ms", "concurrency",
-                                        "cpu", NULL};
+    static const char *const names[] = {"delay_ms",    "jitter_ms", "service_ms",
+                                        "concurrency", "cpu",       NULL};
     const char *s = zd_suggest(key, names);
     return zd_err(err, "unknown knob '%s'%s%s%s", key, s ? " (did you mean '" : "", s ? s : "",
                   s ? "'?)" : "");
@@ -194,8 +194,8 @@ static void respond(struct inst *in, struct conn *c, int status, const char *bod
     int n = snprintf(c->out, sizeof(c->out),
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "X-Zonedef-Instance: %s\r\nConnection: %s\r\n\r\n%s",
-                     status, reason(status), strlen(body), in->o->id,
-                     keep ? "keep-alive" : "close", head ? "" : body);
+                     status, reason(status), strlen(body), in->o->id, keep ? "keep-alive" : "close",
+                     head ? "" : body);
     c->outlen = n > 0 && (size_t)n < sizeof(c->out) ? (size_t)n : 0;
     c->outoff = 0;
     c->keep = keep;
@@ -505,8 +505,8 @@ static void write_stats(struct inst *in)
 int lab_instance_run(const struct lab_instance_opts *o, char **err)
 {
     struct inst in = {.o = o, .ep = -1, .lfd = -1};
-    in.k = (struct lab_knobs){.delay_ms = 0, .jitter_ms = 0, .service_ms = 0,
-                              .concurrency = 64, .cpu = 0};
+    in.k = (struct lab_knobs){
+        .delay_ms = 0, .jitter_ms = 0, .service_ms = 0, .concurrency = 64, .cpu = 0};
     in.rng = zd_wall_us() | 1;
     int z, s;
     if (lab_parse_instance_id(o->id, &z, &s) < 0)

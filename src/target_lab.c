@@ -35,7 +35,7 @@
 #include "banned.h"
 
 #define CONTROL_TIMEOUT_US 1000000ull
-#define EXEC_TIMEOUT_US (60ull * 1000000ull)
+#define EXEC_TIMEOUT_US    (60ull * 1000000ull)
 
 struct labt {
     char *dir;
@@ -205,10 +205,14 @@ static int select_instances(struct labt *t, const struct scn_select *sel, struct
 static const char *fault_name(enum scn_fault f)
 {
     static const char *const names[] = {
-        [SCN_FAULT_KILL_INSTANCES] = "kill_instances", [SCN_FAULT_STOP_INSTANCES] = "stop_instances",
-        [SCN_FAULT_BLACKHOLE_ZONE] = "blackhole_zone", [SCN_FAULT_TRAFFIC_SPIKE] = "traffic_spike",
-        [SCN_FAULT_LATENCY] = "latency",               [SCN_FAULT_CPU_STRESS] = "cpu_stress",
-        [SCN_FAULT_KILL_PROCESS] = "kill_process",     [SCN_FAULT_EXEC] = "exec",
+        [SCN_FAULT_KILL_INSTANCES] = "kill_instances",
+        [SCN_FAULT_STOP_INSTANCES] = "stop_instances",
+        [SCN_FAULT_BLACKHOLE_ZONE] = "blackhole_zone",
+        [SCN_FAULT_TRAFFIC_SPIKE] = "traffic_spike",
+        [SCN_FAULT_LATENCY] = "latency",
+        [SCN_FAULT_CPU_STRESS] = "cpu_stress",
+        [SCN_FAULT_KILL_PROCESS] = "kill_process",
+        [SCN_FAULT_EXEC] = "exec",
     };
     return (unsigned)f < ZD_ARRAY_LEN(names) ? names[f] : "?";
 }
@@ -257,8 +261,8 @@ static char *new_table_name(const char *zone)
                      (unsigned)(zd_wall_us() / 1000 & 0xffffff) + counter++);
 }
 
-static int lt_prepare(void *state, const struct scn_step *step, char **action_json,
-                      char **summary, char **err)
+static int lt_prepare(void *state, const struct scn_step *step, char **action_json, char **summary,
+                      char **err)
 {
     struct labt *t = state;
     *action_json = NULL;
@@ -306,13 +310,14 @@ static int lt_prepare(void *state, const struct scn_step *step, char **action_js
             char *tab = new_table_name(step->sel.zone);
             cJSON_AddStringToObject(a, "method", "nft");
             cJSON_AddStringToObject(a, "table", tab);
-            *summary = xasprintf("black-hole zone %s (%s, nft table inet %s)", step->sel.zone,
-                                 cidr, tab);
+            *summary =
+                xasprintf("black-hole zone %s (%s, nft table inet %s)", step->sel.zone, cidr, tab);
             free(tab);
         } else {
             if (!n) {
-                rc = zd_err(err, "cannot black-hole zone '%s' without root: no instance to "
-                                 "freeze",
+                rc = zd_err(err,
+                            "cannot black-hole zone '%s' without root: no instance to "
+                            "freeze",
                             step->sel.zone);
                 break;
             }
@@ -366,8 +371,8 @@ static int lt_prepare(void *state, const struct scn_step *step, char **action_js
         cJSON_AddItemToObject(a, "instances", arr);
         ids = ids_text(p, n);
         if (lat)
-            *summary = xasprintf("add %d ms latency (jitter %d ms) to %zu instance%s (%s)", v1,
-                                 v2, n, n == 1 ? "" : "s", ids);
+            *summary = xasprintf("add %d ms latency (jitter %d ms) to %zu instance%s (%s)", v1, v2,
+                                 n, n == 1 ? "" : "s", ids);
         else
             *summary = xasprintf("burn %d%% cpu, +%d ms service time on %zu instance%s (%s)", v1,
                                  v2, n, n == 1 ? "" : "s", ids);
@@ -380,8 +385,8 @@ static int lt_prepare(void *state, const struct scn_step *step, char **action_js
         }
         cJSON_AddStringToObject(a, "process", step->process);
         cJSON_AddNumberToObject(a, "signal", step->signal ? step->signal : SIGKILL);
-        *summary = xasprintf("pkill -%d -x %s", step->signal ? step->signal : SIGKILL,
-                             step->process);
+        *summary =
+            xasprintf("pkill -%d -x %s", step->signal ? step->signal : SIGKILL, step->process);
         break;
     case SCN_FAULT_EXEC:
         if (!step->command || !*step->command) {
@@ -443,8 +448,8 @@ static int signal_instances(const cJSON *a, int sig, char **err)
         if (lab_proc_starttime(pid) != start || lab_proc_state(pid) == 'Z')
             continue; /* gone (or a different process now): nothing to do */
         if (kill(pid, sig) < 0 && errno != ESRCH)
-            return zd_err(err, "kill -%d %d (%s): %s", sig, pid, jstr(o, "id") ? jstr(o, "id") : "?",
-                          strerror(errno));
+            return zd_err(err, "kill -%d %d (%s): %s", sig, pid,
+                          jstr(o, "id") ? jstr(o, "id") : "?", strerror(errno));
     }
     return 0;
 }
@@ -499,8 +504,8 @@ static int knobs_apply(const cJSON *a, bool undo, char **err)
         char q[96];
         snprintf(q, sizeof(q), "%s=%d&%s=%d", k1, jint(src, k1, 0), k2, jint(src, k2, 0));
         char *e = NULL;
-        int r = lab_control(ip, jint(o, "port", LAB_INSTANCE_PORT), q, CONTROL_TIMEOUT_US, NULL,
-                            &e);
+        int r =
+            lab_control(ip, jint(o, "port", LAB_INSTANCE_PORT), q, CONTROL_TIMEOUT_US, NULL, &e);
         if (r == -2 && undo) {
             free(e); /* nothing listens: the instance died, its setting with it */
             continue;

@@ -19,9 +19,9 @@
 
 static int fault_by_name(const char *n)
 {
-    static const char *const names[] = {"kill_instances", "stop_instances", "blackhole_zone",
-                                        "traffic_spike", "latency", "cpu_stress",
-                                        "kill_process", "exec"};
+    static const char *const names[] = {
+        "kill_instances", "stop_instances", "blackhole_zone", "traffic_spike",
+        "latency",        "cpu_stress",     "kill_process",   "exec"};
     for (size_t i = 0; i < ZD_ARRAY_LEN(names); i++)
         if (strcmp(names[i], n) == 0)
             return (int)i;
@@ -64,8 +64,7 @@ int main(int argc, char **argv)
             printf("%s %s %s healthy=%d running=%d\n", inv.inst[i].id, inv.inst[i].zone,
                    inv.inst[i].addr, inv.inst[i].healthy, inv.inst[i].running);
         for (size_t i = 0; i < inv.nzones; i++)
-            printf("zone %s %u/%u\n", inv.zones[i].zone, inv.zones[i].healthy,
-                   inv.zones[i].total);
+            printf("zone %s %u/%u\n", inv.zones[i].zone, inv.zones[i].healthy, inv.zones[i].total);
         tgt_inventory_free(&inv);
     } else if (strcmp(argv[2], "inject") == 0 && argc >= 4) {
         struct scn_step step = {0};
@@ -79,15 +78,24 @@ int main(int argc, char **argv)
         step.signal = SIGKILL;
         for (int i = 4; i + 1 < argc; i += 2) {
             const char *k = argv[i], *v = argv[i + 1];
-            if (strcmp(k, "--zone") == 0) step.sel.zone = (char *)v;
-            else if (strcmp(k, "--count") == 0) step.sel.count = (uint32_t)atoi(v);
-            else if (strcmp(k, "--percent") == 0) step.sel.percent = atof(v);
-            else if (strcmp(k, "--delay") == 0) step.delay_us = (uint64_t)atoi(v) * 1000;
-            else if (strcmp(k, "--jitter") == 0) step.jitter_us = (uint64_t)atoi(v) * 1000;
-            else if (strcmp(k, "--cpu") == 0) step.cpu_percent = (uint32_t)atoi(v);
-            else if (strcmp(k, "--process") == 0) step.process = (char *)v;
-            else if (strcmp(k, "--command") == 0) step.command = (char *)v;
-            else if (strcmp(k, "--undo-command") == 0) step.undo_command = (char *)v;
+            if (strcmp(k, "--zone") == 0)
+                step.sel.zone = (char *)v;
+            else if (strcmp(k, "--count") == 0)
+                step.sel.count = (uint32_t)atoi(v);
+            else if (strcmp(k, "--percent") == 0)
+                step.sel.percent = atof(v);
+            else if (strcmp(k, "--delay") == 0)
+                step.delay_us = (uint64_t)atoi(v) * 1000;
+            else if (strcmp(k, "--jitter") == 0)
+                step.jitter_us = (uint64_t)atoi(v) * 1000;
+            else if (strcmp(k, "--cpu") == 0)
+                step.cpu_percent = (uint32_t)atoi(v);
+            else if (strcmp(k, "--process") == 0)
+                step.process = (char *)v;
+            else if (strcmp(k, "--command") == 0)
+                step.command = (char *)v;
+            else if (strcmp(k, "--undo-command") == 0)
+                step.undo_command = (char *)v;
             else if (strcmp(k, "--tag") == 0) {
                 static struct scn_kv kv = {(char *)"role", (char *)"web"};
                 step.sel.tags = &kv;
