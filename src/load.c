@@ -982,6 +982,10 @@ void load_stop(struct load *l)
         return;
     uint64_t now = zd_now_us() - l->t0;
     uint64_t end = l->duration_us && now > l->duration_us ? l->duration_us : now;
+    /* workers that ended on their own sent the whole schedule: it spanned the duration (the
+     * last send is one period before the end) */
+    if (l->duration_us && load_done(l))
+        end = l->duration_us;
     uint64_t zero = 0;
     atomic_compare_exchange_strong(&l->end_us, &zero, end ? end : 1);
     atomic_store(&l->stop, true);

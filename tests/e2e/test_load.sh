@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# test_load: `zonedef load` against real servers on loopback, one per outcome class, each count
+# asserted; a 2 s outage at a fixed rate shows up as about rate x 2 s failed requests, in the
+# timeline intervals of the outage. Ports 127.0.0.1:19000-19099 and 127.0.9.0/24 (nft, root).
+. "$(dirname "$0")/../lib.sh"
+exec 9>/tmp/zonedef-e2e.lock
+flock 9
+
+SRV=$ROOT/build/helpers/zd-testsrv
+if [ ! -x "$SRV" ] || [ ! -x "$ZD" ]; then
+    th_bad "binaries built" "run 'make zonedef helpers' first ($SRV, $ZD)"
+    finish
+fi
+
+# start_srv PORT [FLAGS...]: starts the test server, waits until it accepts, sets SRV_PID.
+start_srv() {
+    local port=$1; shift
+    "$SRV" --listen "127.0.0.1:$port" --max-seconds 60 "$@" >/dev/null &
+    SRV_PID=$!
+    on_exit "kill -CONT $SRV_PID; kill $SRV_PID"
+    local i
+    for i in $(seq 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    th_bad "server on port $port started"
+    return 1
+}
+
+# load NAME ARGS...: runs zonedef load with --json into $TMP/NAME.json, rc into LOAD_RC.
+load() {
+    local name=$1; shift
+    timeout -k 5 60 "$ZD" load --quiet --json "$TMP/$name.json" "$@" >"$TMP/$name.out" 2>&1
+    LOAD_RC=$?
+}
+# j NAME FILTER: a value from a result file.
+j() { jq -r "$2" "$TMP/$1.json" 2>/dev/null; }
+
+# ---- every outcome class, produced for real -------------------------------------------------
+start_srv 19001
+load ok http://127.0.0.1:19001/ --rate 50 --duration 1s --expect-body '^ok$'
+check_eq "ok: exit 0" 0 "$LOAD_RC"
+check_eq "ok: 50 requests at 50/s for 1s" 50 "$(j ok .requests)"
+check_eq "ok: all 50 ok" 50 "$(j ok .outcomes.ok)"
+check_eq "ok: no errors" 0 "$(j ok .errors)"
+check_eq "ok: 50 2xx statuses" 50 "$(j ok '.status["2xx"]')"
+check_eq "ok: timeline sums to the total" 50 "$(j ok '[.timeline[].total] | add')"
+check_eq "ok: 5 requests in the 4th interval (100ms at 50/s)" 5 "$(j ok '.timeline[3].total')"
+check "ok: keep-alive: at most 2 connections per thread opened" \
+    [ "$(j ok .connections_opened)" -ge 1 -a "$(j ok .connections_opened)" -le 8 ]
+check "ok: latency p99 measured (>0, <100ms)" \
+    [ "$(j ok .latency_us.p99)" -gt 0 -a "$(j ok .latency_us.p99)" -lt 100000 ]
+
+load mismatch http://127.0.0.1:19001/ --rate 50 --duration 1s --expect-body '^nope'
+check_eq "body_mismatch: 50 of 50" 50 "$(j mismatch .outcomes.body_mismatch)"
+
+load other http://127.0.0.1:19001/ --rate 20 --duration 1s --expect-status 201-204
+check_eq "unexpected 200 with --expect-status 201-204 is other" 20 "$(j other .outcomes.other)"
+
+load refused http://127.0.0.1:19002/ --rate 50 --duration 1s
+check_eq "connect_refused: closed port, 50 of 50" 50 "$(j refused .outcomes.connect_refused)"
+
+start_srv 19003 --status 500
+load s500 http://127.0.0.1:19003/ --rate 50 --duration 1s
+check_eq "http_5xx: 50 of 50" 50 "$(j s500 .outcomes.http_5xx)"
+check_eq "http_5xx: counted as 5xx status" 50 "$(j s500 '.status["5xx"]')"
+
+start_srv 19009 --status 404
+load s404 http://127.0.0.1:19009/ --rate 20 --duration 1s
+check_eq "http_4xx: 20 of 20" 20 "$(j s404 .outcomes.http_4xx)"
+load s404ok http://127.0.0.1:19009/ --rate 20 --duration 1s --expect-status 404,2xx
+check_eq "--expect-status 404,2xx makes a 404 ok" 20 "$(j s404ok .outcomes.ok)"
+
+start_srv 19004 --reset
+load reset http://127.0.0.1:19004/ --rate 50 --duration 1s
+check_eq "reset mid-response: 50 of 50" 50 "$(j reset .outcomes.reset)"
+
+start_srv 19006
+STOPPED=$SRV_PID
+kill -STOP "$STOPPED"
+load stopped http://127.0.0.1:19006/ --rate 20 --duration 1s --timeout 300ms
+kill -CONT "$STOPPED"
+check_eq "response_timeout: SIGSTOPped server, 20 of 20" 20 "$(j stopped .outcomes.response_timeout)"
+check "response_timeout: latency is the timeout (>=300ms)" [ "$(j stopped .latency_us.p50)" -ge 290000 ]
+
+start_srv 19008 --drop-second
+load retry http://127.0.0.1:19008/ --rate 20 --duration 1s --connections 1 --threads 1
+check_eq "dead keep-alive connections: every request answered or reset" 20 \
+    "$(j retry '.outcomes.ok + .outcomes.reset')"
+check "dead keep-alive connections: libcurl's silent re-sends counted (>=10)" \
+    [ "$(j retry .retried)" -ge 10 ]
+check "dead keep-alive connections: a connection opened per re-send" \
+    [ "$(j retry .connections_opened)" -gt "$(j retry .retried)" ]
+
+if need_root && command -v nft >/dev/null; then
+    on_exit "nft delete table inet zonedef_test_load"
+    nft delete table inet zonedef_test_load 2>/dev/null
+    nft add table inet zonedef_test_load &&
+        nft add chain inet zonedef_test_load in '{ type filter hook input priority -10; policy accept; }' &&
+        nft add rule inet zonedef_test_load in ip daddr 127.0.9.0/24 tcp dport 19000-19499 drop
+    check_eq "nft drop rule installed" 0 $?
+    load ctimeout http://127.0.9.1:19010/ --rate 20 --duration 1s --connect-timeout 200ms
+    nft delete table inet zonedef_test_load
+    check_eq "connect_timeout: dropped SYNs, 20 of 20" 20 "$(j ctimeout .outcomes.connect_timeout)"
+    check "nft table removed" bash -c '! nft list table inet zonedef_test_load >/dev/null 2>&1'
+else
+    skip "needs root" "connect_timeout via an nft drop rule"
+fi
+
+# ---- not_sent: the in-flight cap is full -----------------------------------------------------
+start_srv 19011 --delay 300
+load notsent http://127.0.0.1:19011/ --rate 100 --duration 1s --connections 4 --threads 1
+check_eq "not_sent: 100 scheduled" 100 "$(j notsent .requests)"
+check "not_sent: 4 slots of 300ms at 100/s leave most unsent (>70)" \
+    [ "$(j notsent .outcomes.not_sent)" -gt 70 ]
+check_eq "not_sent: the sent ones are ok" "$(j notsent '.requests - .outcomes.not_sent')" \
+    "$(j notsent .outcomes.ok)"
+
+# ---- a 2 s outage at 200 req/s ----------------------------------------------------------------
+start_srv 19007
+OUT=$SRV_PID
+"$ZD" load http://127.0.0.1:19007/ --rate 200 --duration 5s --timeout 100ms --quiet \
+    --json "$TMP/outage.json" >/dev/null 2>&1 &
+LPID=$!
+on_exit "kill $LPID"
+sleep 1.5
+t_stop=$(date +%s%6N)
+kill -STOP "$OUT"
+sleep 2
+t_cont=$(date +%s%6N)
+kill -CONT "$OUT"
+wait "$LPID"
+check_eq "outage: load exits 0" 0 $?
+start=$(j outage .started_at_us)
+stop_rel=$((t_stop - start)); cont_rel=$((t_cont - start))
+failed=$(j outage .errors)
+check_eq "outage: 1000 requests scheduled" 1000 "$(j outage .requests)"
+check "outage: about 200/s x 2s failed or not sent ($failed, want 320..460)" \
+    [ "$failed" -ge 320 -a "$failed" -le 460 ]
+# intervals well inside the outage: everything failed; well outside: nothing did
+inside=$(jq --argjson a "$((stop_rel + 50000))" --argjson b "$((cont_rel - 150000))" \
+    '[.timeline[] | select(.start_us >= $a and .start_us + .len_us <= $b)] |
+     [length, (map(.errors) | add), (map(.total) | add)] | @tsv' -r "$TMP/outage.json")
+read -r n_in err_in tot_in <<<"$inside"
+check "outage: >=15 intervals inside the outage" [ "${n_in:-0}" -ge 15 ]
+check_eq "outage: every request scheduled inside it failed" "$tot_in" "$err_in"
+before=$(jq --argjson a "$((stop_rel - 100000))" \
+    '[.timeline[] | select(.start_us + .len_us <= $a) | .errors] | add' "$TMP/outage.json")
+after=$(jq --argjson b "$((cont_rel + 300000))" \
+    '[.timeline[] | select(.start_us >= $b) | .errors] | add' "$TMP/outage.json")
+check_eq "outage: no failures before it" 0 "$before"
+check_eq "outage: no failures once it is over" 0 "$after"
+
+# ---- bad input: one line, exit 2 ----------------------------------------------------------------
+run_zd out rc load http://127.0.0.1:19001/ --rte 10
+check_eq "unknown option: exit 2" 2 "$rc"
+check_contains "unknown option suggests --rate" "$out" "did you mean '--rate'?"
+run_zd out rc load http://127.0.0.1:19001/ --rate -5
+check_eq "negative rate: exit 2" 2 "$rc"
+check_eq "negative rate: one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+run_zd out rc load ftp://127.0.0.1:19001/ --duration 1s
+check_eq "ftp URL: exit 2" 2 "$rc"
+check_contains "ftp URL: says why" "$out" "only http:// and https://"
+run_zd out rc load http://127.0.0.1:19001/ --expect-body '([a-' --duration 1s
+check_eq "bad regex: exit 2" 2 "$rc"
+check_contains "bad regex: names the offset" "$out" "at offset"
+run_zd out rc load http://127.0.0.1:19001/ --expect-status 2xx,99
+check_eq "bad status list: exit 2" 2 "$rc"
+run_zd out rc load http://127.0.0.1:19001/ --duration 25h
+check_eq "duration over 24h: exit 2" 2 "$rc"
+run_zd out rc load
+check_eq "no URL: exit 2" 2 "$rc"
+run_zd out rc load --help
+check_eq "--help: exit 0" 0 "$rc"
+check_contains "--help lists --max-in-flight" "$out" "--max-in-flight"
+
+finish
