@@ -8,7 +8,7 @@
  *   availability 40 * min(1, nines / 3), nines = -log10(1 - availability): full at 99.9 %;
  *   recovery     30 * mean over faults of max(0, 1 - TTR / budget), 0 when not recovered
  *                (budget: the step's expect.recovery_time, else the scenario's, else 30 s);
- *   latency      15 * mean over faults of f(p99 during the fault / baseline p99),
+ *   latency      15 * mean over faults of f(p99 once the fault is absorbed / baseline p99),
  *                f(r) = 1 for r <= 2, 0 for r >= 20, 1 - log10(r / 2) between;
  *   error rate   15 * (1 - the highest window error rate of the run).
  * A run without faults gets the full recovery and latency parts.
@@ -292,8 +292,21 @@ static void measure_fault(const struct ms_input *in, const bool *bad_trail, cons
         }
     }
     o->peak_error_rate = peak;
+
+    size_t lf = i0, lt = hi;
+    bool instant = f->end_us <= f->inject_us;
+    size_t end_i = ceil_div(f->end_us, I);
+    if (o->recovered && (instant || k < end_i)) {
+        lf = k;
+        lt = min_sz(n, max_sz(end_i, k + h));
+    }
+    struct ms_range lr;
+    ms_range_of(iv, n, I, lf, lt, &lr);
+    o->latency_from_us = lr.from_us;
+    o->latency_to_us = lr.to_us;
+    o->latency_p99_us = lr.p99_us;
     uint64_t base = baseline->p99_us > 1000 ? baseline->p99_us : 1000;
-    o->latency_ratio = (double)o->impact.p99_us / (double)base;
+    o->latency_ratio = (double)lr.p99_us / (double)base;
 }
 
 static void score_and_checks(const struct ms_input *in, struct ms_result *r)

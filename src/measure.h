@@ -16,6 +16,11 @@
  *   - recovery: the first interval k after the detection (or from the injection's interval when
  *     nothing was detected) that starts a run of h intervals, all present, in which every window
  *     of w intervals is inside; recovered at max(injection, start of k);
+ *   - latency is scored on the regime users live in once the system has absorbed the fault: from
+ *     recovery until the fault ends, at least h intervals (for an instantaneous fault: the h
+ *     intervals that proved recovery); a fault not absorbed while it lasted (not recovered, or
+ *     only after it ended) is scored on its whole impact range. Timeouts during the transient
+ *     already cost availability, recovery and error-rate points; they are not counted twice;
  *   - percentiles over a range of intervals: the request-weighted quantile of the intervals' own
  *     percentiles (the journal keeps per-interval percentiles, not histograms).
  */
@@ -89,7 +94,9 @@ struct ms_fault_out {
     uint64_t detect_p99_us;     /* ...and p99 */
     struct ms_range impact;     /* [injection, max(end, recovery, one window)) */
     double peak_error_rate;     /* highest window error rate inside the impact range */
-    double latency_ratio;       /* impact p99 / baseline p99 (baseline floored at 1 ms) */
+    uint64_t latency_from_us, latency_to_us; /* the range latency is scored on (see below) */
+    uint64_t latency_p99_us;    /* p99 over that range */
+    double latency_ratio;       /* latency_p99 / baseline p99 (baseline floored at 1 ms) */
     double recovery_budget_s;   /* what TTR was scored against */
 };
 

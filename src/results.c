@@ -75,6 +75,9 @@ void res_build(const struct jn_run *run, const struct ms_result *m, const char *
             o->recovery_budget_s = x->recovery_budget_s;
             o->impact = x->impact;
             o->peak_error_rate = x->peak_error_rate;
+            o->latency_from_us = x->latency_from_us;
+            o->latency_to_us = x->latency_to_us;
+            o->latency_p99_us = x->latency_p99_us;
             o->latency_ratio = x->latency_ratio;
         }
     }
@@ -207,7 +210,11 @@ char *res_to_json(const struct res_doc *d)
         num(x, "recovery_budget_s", f->recovery_budget_s);
         cJSON_AddItemToObject(x, "impact", range_json(&f->impact));
         num(x, "peak_error_rate", r6(f->peak_error_rate));
-        num(x, "latency_ratio", round(f->latency_ratio * 100.0) / 100.0);
+        cJSON *lat = cJSON_AddObjectToObject(x, "latency");
+        num(lat, "from_us", (double)f->latency_from_us);
+        num(lat, "to_us", (double)f->latency_to_us);
+        num(lat, "p99_us", (double)f->latency_p99_us);
+        num(lat, "ratio", round(f->latency_ratio * 100.0) / 100.0);
         cJSON_AddBoolToObject(x, "undone", f->undone);
         str(x, "undo_error", f->undo_error);
         cJSON_AddItemToArray(fa, x);
@@ -330,7 +337,11 @@ int res_parse(const char *text, struct res_doc *d, char **err)
         f->recovery_budget_s = gd(x, "recovery_budget_s");
         range_read(item(x, "impact"), &f->impact);
         f->peak_error_rate = gd(x, "peak_error_rate");
-        f->latency_ratio = gd(x, "latency_ratio");
+        const cJSON *lat = item(x, "latency");
+        f->latency_from_us = gu(lat, "from_us");
+        f->latency_to_us = gu(lat, "to_us");
+        f->latency_p99_us = gu(lat, "p99_us");
+        f->latency_ratio = gd(lat, "ratio");
         f->undone = cJSON_IsTrue(item(x, "undone"));
         f->undo_error = gs(x, "undo_error");
     }
@@ -405,10 +416,13 @@ void res_scorecard(const struct res_doc *d, struct sbuf *sb, bool color)
             sbuf_addf(sb, "              %snot recovered%s before the run ended\n", red, off);
         sbuf_addf(sb,
                   "              %llu failed, %llu not sent of %llu; peak error rate %.1f%%; "
-                  "p99 %s (%.1fx baseline)\n",
+                  "p99 %s\n",
                   (unsigned long long)f->impact.failed, (unsigned long long)f->impact.not_sent,
                   (unsigned long long)f->impact.requests, f->peak_error_rate * 100.0,
-                  ms(f->impact.p99_us, b, sizeof(b)), f->latency_ratio);
+                  ms(f->impact.p99_us, b, sizeof(b)));
+        sbuf_addf(sb, "              latency once absorbed (%.1fs-%.1fs): p99 %s, %.1fx baseline\n",
+                  (double)f->latency_from_us / 1e6, (double)f->latency_to_us / 1e6,
+                  ms(f->latency_p99_us, c, sizeof(c)), f->latency_ratio);
         if (!f->undone)
             sbuf_addf(sb, "              %sNOT UNDONE%s%s%s\n", red, off,
                       f->undo_error ? ": " : "", f->undo_error ? f->undo_error : "");

@@ -31,6 +31,7 @@ struct res_fault {
     double recovery_budget_s;
     struct ms_range impact;
     double peak_error_rate;
+    uint64_t latency_from_us, latency_to_us, latency_p99_us;
     double latency_ratio;
     bool undone;       /* undone successfully (by the run or by recover) */
     char *undo_error;  /* the last undo failure, if it was not undone */

@@ -470,8 +470,7 @@ static int undo(struct runner *r, struct step_rt *st)
         free(err);
         return -1;
     }
-    emit(r, RUN_EV_UNDO, t, "undo %s %s: %s is back", scn_fault_name(s->fault), s->name,
-         st->summary);
+    emit(r, RUN_EV_UNDO, t, "undone %s %s: %s", scn_fault_name(s->fault), s->name, st->summary);
     return 0;
 }
 
@@ -1035,7 +1034,7 @@ static void main_loop(struct runner *r)
             break;
         if (all_timed_done(r) && r->nsteps && !r->settle_announced) {
             r->settle_announced = true;
-            emit(r, RUN_EV_PHASE, now_us(r), "settle: every timed fault is undone; %s to go",
+            emit(r, RUN_EV_PHASE, now_us(r), "settle: no fault left to undo on schedule; %s to go",
                  zd_fmt_duration(r->run_end_us > now_us(r) ? r->run_end_us - now_us(r) : 0, a,
                                  sizeof(a)));
         }

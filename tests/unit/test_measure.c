@@ -60,10 +60,11 @@ static struct ms_fault_in fault(const char *name, uint64_t at, uint64_t dur)
  * TTR: the first k > 32 whose 11 windows [k..k+10) ... [k+10..k+20) are clean is 45 -> 1.5 s.
  * availability 1870/2000 = 0.935; nines 1.187 -> 40 * 0.3957 = 15.8
  * recovery 30 * (1 - 1.5/30) = 28.5
- * latency: impact [30, 60): 13 of 30 intervals at 20 ms -> p99 20 ms = 10x baseline 2 ms;
- *          15 * (1 - log10(5)) = 4.5
+ * latency: recovered (45) before the fault ended (60): scored on [45, 65), p99 2 ms = 1x the
+ *          baseline -> 15 (the impact range [30, 60) has p99 20 ms, 10x, but the transient
+ *          already costs availability, recovery and error-rate points)
  * error rate: peak window 100/200 = 50 % -> 15 * 0.5 = 7.5
- * total 56.3 */
+ * total 66.8 */
 static void test_ttd_ttr_score(void)
 {
     clean(100, 20);
@@ -88,14 +89,27 @@ static void test_ttd_ttr_score(void)
     CHECK_EQ_INT(r.faults[0].impact.to_us, 6000000);
     CHECK_EQ_INT(r.faults[0].impact.failed, 130);
     CHECK_EQ_INT(r.faults[0].impact.p99_us, 20000);
-    CHECK_NEAR(r.faults[0].latency_ratio, 10.0, 1e-9);
+    CHECK_EQ_INT(r.faults[0].latency_from_us, 4500000);
+    CHECK_EQ_INT(r.faults[0].latency_to_us, 6500000);
+    CHECK_EQ_INT(r.faults[0].latency_p99_us, 2000);
+    CHECK_NEAR(r.faults[0].latency_ratio, 1.0, 1e-9);
     CHECK_NEAR(r.faults[0].peak_error_rate, 0.5, 1e-12);
     CHECK_NEAR(r.peak_error_rate, 0.5, 1e-12);
     CHECK_NEAR(r.score.availability, 15.8, 1e-9);
     CHECK_NEAR(r.score.recovery, 28.5, 1e-9);
-    CHECK_NEAR(r.score.latency, 4.5, 1e-9);
+    CHECK_NEAR(r.score.latency, 15.0, 1e-9);
     CHECK_NEAR(r.score.error_rate, 7.5, 1e-9);
-    CHECK_NEAR(r.score.total, 56.3, 1e-9);
+    CHECK_NEAR(r.score.total, 66.8, 1e-9);
+    ms_result_free(&r);
+    /* the same errors but a fault of 1 s: recovery (4.5 s) comes after it ended (4.0 s), so the
+     * fault was never absorbed and latency is scored on the impact range [30, 45): 13 of 15
+     * intervals at 20 ms -> 10x -> 15 * (1 - log10(5)) = 4.5 */
+    f.end_us = 4000000;
+    CHECK_EQ_INT(ms_compute(&in, &r, NULL), 0);
+    CHECK_EQ_INT(r.faults[0].latency_from_us, 3000000);
+    CHECK_EQ_INT(r.faults[0].latency_to_us, 4500000);
+    CHECK_NEAR(r.faults[0].latency_ratio, 10.0, 1e-9);
+    CHECK_NEAR(r.score.latency, 4.5, 1e-9);
     CHECK(r.final_steady_known);
     CHECK(r.final_steady);
     CHECK_EQ_INT(r.nchecks, 1); /* only the final steady state: no expectations set */
@@ -246,6 +260,10 @@ static void test_latency_detection(void)
     CHECK(!r.passed);
     CHECK_EQ_STR(r.checks[0].name, "p99 latency");
     CHECK_EQ_STR(r.checks[0].got, "500ms");
+    /* recovered at 4.0 s, exactly when the fault ended: not absorbed while it lasted, so the
+     * slow intervals count: 500 ms / 2 ms = 250x -> 0 latency points */
+    CHECK_NEAR(r.faults[0].latency_ratio, 250.0, 1e-9);
+    CHECK_NEAR(r.score.latency, 0.0, 1e-9);
     ms_result_free(&r);
     char *why = NULL;
     CHECK(!ms_hold_inside(iv, 100, 20, 50, I_US, &in.steady, &why));
@@ -319,6 +337,10 @@ static void test_deterministic(void)
     /* instantaneous fault y: detected at 12.0 s (interval 120), TTD 50 ms */
     CHECK_EQ_INT(a.faults[1].ttd_us, 50000);
     CHECK_EQ_INT(a.faults[1].ttr_us, 12400000 - 11950000);
+    /* instantaneous: latency scored on the hold that proved recovery, [124, 144) */
+    CHECK_EQ_INT(a.faults[1].latency_from_us, 12400000);
+    CHECK_EQ_INT(a.faults[1].latency_to_us, 14400000);
+    CHECK_EQ_INT(a.faults[1].latency_p99_us, 2000);
     ms_result_free(&a);
     ms_result_free(&b);
 }
