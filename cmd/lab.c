@@ -504,7 +504,12 @@ int cmd_lab(int argc, char **argv)
         if (strcmp(subs[i].name, argv[1]) == 0) {
             if (zd_wants_help(argc - 1, argv + 1, usage_lab))
                 return ZD_EXIT_OK;
-            return subs[i].fn(argc - 1, argv + 1);
+            /* so option errors read "zonedef lab up: ..." */
+            char *name = xasprintf("lab %s", subs[i].name);
+            argv[1] = name;
+            int rc = subs[i].fn(argc - 1, argv + 1);
+            free(name);
+            return rc;
         }
     }
     const char *cands[] = {"up", "status", "down", "events", NULL};

@@ -235,7 +235,8 @@ void lab_pid_remove(const char *dir, const char *name)
 
 /* fork + exec with stdin from /dev/null and stdout/stderr to files (or /dev/null), in a new
  * session so a terminal's ^C does not reach the lab. Returns the pid or -1. */
-static pid_t spawn(char *const argv[], const char *out, const char *errp, char **err)
+static pid_t spawn(const char *path, char *const argv[], const char *out, const char *errp,
+                   char **err)
 {
     pid_t pid = fork();
     if (pid < 0)
@@ -253,7 +254,7 @@ static pid_t spawn(char *const argv[], const char *out, const char *errp, char *
         for (int fd = 3; fd < 1024; fd++)
             close(fd);
         signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], argv);
+        execv(path, argv);
         _exit(127);
     }
     return pid;
@@ -460,7 +461,7 @@ static int start_sshd(const char *dir, char **err)
     if (geteuid() == 0 && !zd_file_exists("/run/sshd"))
         mkdir("/run/sshd", 0755);
     char *argv[] = {(char *)"/usr/sbin/sshd", (char *)"-D", (char *)"-e", (char *)"-f", cfgp, NULL};
-    pid_t pid = spawn(argv, log, log, err);
+    pid_t pid = spawn(argv[0], argv, log, log, err);
     if (pid < 0)
         goto done;
     rc = lab_pid_put(dir, "sshd", pid, err);
@@ -562,7 +563,7 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
 
     char *hargv[] = {(char *)exe,     (char *)"lab", (char *)"healer",
                      (char *)"--dir", (char *)dir,   NULL};
-    pid_t hp = spawn(hargv, lout, lout, err);
+    pid_t hp = spawn(exe, hargv, lout, lout, err);
     if (hp < 0 || (rc = lab_pid_put(dir, "healer", hp, err)) < 0) {
         rc = -1;
         goto done;
@@ -593,9 +594,17 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
     char *xargv[] = {(char *)"/usr/sbin/haproxy", (char *)"-db", (char *)"-f", hcfgp, NULL};
     if (!zd_file_exists(xargv[0]))
         xargv[0] = (char *)"/usr/bin/haproxy";
-    pid_t xp = spawn(xargv, hlog, herr, err);
+    if (!zd_file_exists(xargv[0])) {
+        zd_err(err, "HAProxy is not installed (/usr/sbin/haproxy; 'make deps' installs it)");
+        goto fail;
+    }
+    pid_t xp = spawn(xargv[0], xargv, hlog, herr, err);
     if (xp < 0 || lab_pid_put(dir, "haproxy", xp, err) < 0)
         goto fail;
+    if (c.ssh && !zd_file_exists("/usr/sbin/sshd")) {
+        zd_err(err, "sshd is not installed (/usr/sbin/sshd; 'make deps' installs it)");
+        goto fail;
+    }
     if (c.ssh && start_sshd(dir, err) < 0)
         goto fail;
     for (;;) {
@@ -681,6 +690,23 @@ int lab_down(const char *dir, int *stopped, char **err)
 {
     int n = 0, rc = 0;
     char *e = NULL;
+    /* count what runs now: the healer stops its own instances before we get to them */
+    char *rdir = xasprintf("%s/run", dir);
+    DIR *dd = opendir(rdir);
+    int live = 0;
+    if (dd) {
+        struct dirent *de;
+        while ((de = readdir(dd))) {
+            size_t l = strlen(de->d_name);
+            char name[256];
+            if (l < 5 || l > 200 || strcmp(de->d_name + l - 4, ".pid") != 0)
+                continue;
+            snprintf(name, sizeof(name), "%.*s", (int)(l - 4), de->d_name);
+            live += lab_pid_get(dir, name) != 0;
+        }
+        closedir(dd);
+    }
+    free(rdir);
     /* the healer first: it stops its instances and must not replace what goes away */
     const char *first[] = {"healer", "haproxy", "sshd"};
     for (size_t i = 0; i < ZD_ARRAY_LEN(first); i++) {
@@ -735,7 +761,7 @@ int lab_down(const char *dir, int *stopped, char **err)
         free(tabs);
     }
     if (stopped)
-        *stopped = n;
+        *stopped = n > live ? n : live;
     if (rc < 0) {
         if (err) {
             free(*err);

@@ -109,7 +109,7 @@ static pid_t start_instance(struct healer *h, int z, int s, char **err)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        char *argv[] = {(char *)h->exe,
+        char *argv[] = {(char *)"zonedef",
                         (char *)"lab",
                         (char *)"instance",
                         (char *)"--dir",

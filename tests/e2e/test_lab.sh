@@ -65,10 +65,16 @@ for i in $(seq 1 8); do curl -s -m 3 -o /dev/null 127.0.0.1:18000/ & done; wait
 check "HAProxy marks b's servers DOWN within ~2 s" wait_for 3 zone_healthy b 0
 zones=$(for i in 1 2 3 4 5 6 7 8; do curl -s -m 2 127.0.0.1:18000/; done | sed -n 's/^ok zone=\(.\) .*/\1/p' | sort -u | tr -d '\n')
 check_eq "traffic through the LB continues from a and c" "ac" "$zones"
+outage_out() { [ "$(grep -c $'\tscale_out\t.*zone b unreachable' "$D/healer.log")" -eq 2 ]; }
+check "the healer adds capacity in a and c while b stays down" wait_for 4 outage_out
+check_eq "…and HAProxy takes it: a and c have 3 healthy each" "3 3" \
+    "$(json | jq -r '[.zones[] | select(.zone!="b") | .healthy] | map(tostring) | join(" ")')"
 "$H" "$D" undo "$act"
 check_eq "undo exits 0" 0 "$?"
 check_not_contains "undo removed the nft table" "$(nft list tables)" "$table"
 check "undo brings b back UP" wait_for 4 zone_healthy b 2
+outage_in() { [ "$(grep -c $'\tscale_in\t.*zone b back' "$D/healer.log")" -eq 2 ]; }
+check "the healer removes the added capacity once b is back" wait_for 4 outage_in
 "$H" "$D" undo "$act"
 check_eq "undo twice is fine" 0 "$?"
 until_us=$(now_us)
@@ -111,6 +117,16 @@ check "latency slows c1 to >= 300 ms (${tt}s)" awk -v t="$tt" 'BEGIN { exit !(t 
 "$H" "$D" undo "$act"
 tt=$(curl -s -m 3 -o /dev/null -w '%{time_total}' 127.0.3.1:18080/)
 check "undo restores the old delay (${tt}s)" awk -v t="$tt" 'BEGIN { exit !(t < 0.1) }'
+
+# --- sustained overload: the healer scales out ------------------------------------------
+curl -s -X POST '127.0.1.2:18080/_zonedef/control?concurrency=1&service_ms=1000' >/dev/null
+end=$(( $(now_us) + 3500000 ))
+while [ "$(now_us)" -lt "$end" ] && ! grep -q $'\tscale_out\t.*overload' "$D/healer.log"; do
+    for i in 1 2 3; do curl -s -m 1 -o /dev/null 127.0.1.2:18080/ & done
+    sleep 0.2
+done
+wait
+check_match "sustained queueing makes the healer scale out" "$(cat "$D/healer.log")" $'scale_out\t.\t.[34]\toverload'
 
 # --- garbage does not kill an instance ----------------------------------------------------
 b1=$(json | jq -r '.processes[] | select(.name=="b1") | .pid')
