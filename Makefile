@@ -100,8 +100,10 @@ check-deps deps:
 	fi
 
 # ---- build ----------------------------------------------------------------------------------
+# Replaced by rename, not overwritten: a running lab keeps executing the old binary (cp onto a
+# running executable fails with 'Text file busy').
 zonedef: $(BUILD)/zonedef
-	@cp $< $@
+	@cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/zonedef: $(CMD_OBJ) $(BUILD)/libzonedef.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
