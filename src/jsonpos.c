@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -96,28 +97,218 @@ int jp_precheck(const char *text, size_t len, int max_depth, size_t *bad_off, co
     return 0;
 }
 
-bool jp_truncated(const char *text, size_t len)
+static bool is_ws(char c)
 {
-    size_t depth = 0;
-    bool in_str = false, esc = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (in_str) {
-            if (esc)
-                esc = false;
-            else if (c == '\\')
-                esc = true;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '[' || c == '{') {
-            depth++;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* t[i] is the opening quote. Returns the offset after the closing one, or sets *what. */
+static size_t check_string(const char *t, size_t len, size_t i, size_t *bad, const char **what)
+{
+    for (i++; i < len; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c == '"')
+            return i + 1;
+        if (c < 0x20) {
+            *bad = i;
+            *what = "a control character inside a string (write \\n, \\t, ...)";
+            return 0;
+        }
+        if (c != '\\')
+            continue;
+        if (i + 1 >= len)
+            break;
+        char e = t[i + 1];
+        if (e == 'u') {
+            for (size_t k = 2; k < 6; k++) {
+                if (i + k >= len)
+                    goto eof;
+                if (!((t[i + k] >= '0' && t[i + k] <= '9') || (t[i + k] >= 'a' && t[i + k] <= 'f') ||
+                      (t[i + k] >= 'A' && t[i + k] <= 'F'))) {
+                    *bad = i;
+                    *what = "invalid \\u escape (it takes 4 hex digits)";
+                    return 0;
+                }
+            }
+            i += 5;
+        } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                   e == 'r' || e == 't') {
+            i++;
+        } else {
+            *bad = i;
+            *what = "invalid escape in a string (a backslash is written \\\\)";
+            return 0;
         }
     }
-    return in_str || depth > 0;
+eof:
+    *bad = len;
+    *what = "unexpected end of file inside a string (truncated file?)";
+    return 0;
+}
+
+static size_t check_number(const char *t, size_t len, size_t i, size_t *bad, const char **what)
+{
+    size_t s = i;
+    if (t[i] == '-')
+        i++;
+    if (i < len && t[i] == '0') {
+        i++;
+    } else if (i < len && t[i] >= '1' && t[i] <= '9') {
+        while (i < len && t[i] >= '0' && t[i] <= '9')
+            i++;
+    } else {
+        goto bad;
+    }
+    if (i < len && t[i] == '.') {
+        i++;
+        if (!(i < len && t[i] >= '0' && t[i] <= '9'))
+            goto bad;
+        while (i < len && t[i] >= '0' && t[i] <= '9')
+            i++;
+    }
+    if (i < len && (t[i] == 'e' || t[i] == 'E')) {
+        i++;
+        if (i < len && (t[i] == '+' || t[i] == '-'))
+            i++;
+        if (!(i < len && t[i] >= '0' && t[i] <= '9'))
+            goto bad;
+        while (i < len && t[i] >= '0' && t[i] <= '9')
+            i++;
+    }
+    if (i < len && ((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'z') ||
+                    (t[i] >= 'A' && t[i] <= 'Z') || t[i] == '.' || t[i] == '+' || t[i] == '-'))
+        goto bad;
+    return i;
+bad:
+    *bad = s;
+    *what = "invalid number (JSON numbers look like 12, -3 or 0.25; durations are strings: "
+            "\"30s\")";
+    return 0;
+}
+
+int jp_syntax(const char *t, size_t len, size_t *bad_off, const char **what)
+{
+    enum { S_VALUE, S_VALUE_OR_CLOSE, S_KEY_OR_CLOSE, S_KEY, S_COLON, S_AFTER } s = S_VALUE;
+    char *stack = NULL;
+    size_t d = 0, cap = 0, i = 0, comma = 0, n;
+    int rc = -1;
+    *what = NULL;
+    for (;;) {
+        while (i < len && is_ws(t[i]))
+            i++;
+        if (i >= len) {
+            if (s == S_AFTER && d == 0) {
+                rc = 0;
+                goto out;
+            }
+            *bad_off = len;
+            *what = d ? "unexpected end of file: a bracket is not closed (truncated file?)"
+                      : "unexpected end of file (truncated file?)";
+            goto out;
+        }
+        char c = t[i], top = d ? stack[d - 1] : 0;
+        switch (s) {
+        case S_AFTER:
+            if (!d) {
+                *bad_off = i;
+                *what = "unexpected text after the end of the JSON value";
+                goto out;
+            }
+            if (c == ',') {
+                comma = i++;
+                s = top == '{' ? S_KEY : S_VALUE;
+            } else if (c == (top == '{' ? '}' : ']')) {
+                d--;
+                i++;
+            } else {
+                *bad_off = i;
+                *what = top == '{' ? "expected ',' or '}' after a value (a missing comma?)"
+                                   : "expected ',' or ']' after a value (a missing comma?)";
+                goto out;
+            }
+            continue;
+        case S_KEY_OR_CLOSE:
+        case S_KEY:
+            if (c == '"') {
+                n = check_string(t, len, i, bad_off, what);
+                if (!n)
+                    goto out;
+                i = n;
+                s = S_COLON;
+            } else if (c == '}' && s == S_KEY_OR_CLOSE) {
+                d--;
+                i++;
+                s = S_AFTER;
+            } else if (c == '}') {
+                *bad_off = comma;
+                *what = "trailing comma before '}'";
+                goto out;
+            } else {
+                *bad_off = i;
+                *what = c == '\'' ? "keys take double quotes, not single quotes"
+                        : c == '/' || c == '#' ? "comments are not allowed in JSON"
+                                               : "expected a key in double quotes";
+                goto out;
+            }
+            continue;
+        case S_COLON:
+            if (c != ':') {
+                *bad_off = i;
+                *what = "expected ':' after the key";
+                goto out;
+            }
+            i++;
+            s = S_VALUE;
+            continue;
+        case S_VALUE_OR_CLOSE:
+            if (c == ']') {
+                d--;
+                i++;
+                s = S_AFTER;
+                continue;
+            }
+            break;
+        case S_VALUE:
+            if (c == ']' && top == '[') {
+                *bad_off = comma;
+                *what = "trailing comma before ']'";
+                goto out;
+            }
+            break;
+        }
+        /* a value */
+        if (c == '{' || c == '[') {
+            ZD_GROW(stack, cap, d + 1);
+            stack[d++] = c;
+            i++;
+            s = c == '{' ? S_KEY_OR_CLOSE : S_VALUE_OR_CLOSE;
+            continue;
+        }
+        s = S_AFTER;
+        if (c == '"')
+            n = check_string(t, len, i, bad_off, what);
+        else if (c == '-' || (c >= '0' && c <= '9'))
+            n = check_number(t, len, i, bad_off, what);
+        else if (len - i >= 4 && memcmp(t + i, "true", 4) == 0)
+            n = i + 4;
+        else if (len - i >= 5 && memcmp(t + i, "false", 5) == 0)
+            n = i + 5;
+        else if (len - i >= 4 && memcmp(t + i, "null", 4) == 0)
+            n = i + 4;
+        else {
+            n = 0;
+            *bad_off = i;
+            *what = c == '/' || c == '#' ? "comments are not allowed in JSON"
+                    : c == '\''          ? "strings take double quotes, not single quotes"
+                                         : "expected a value (strings need double quotes)";
+        }
+        if (!n)
+            goto out;
+        i = n;
+    }
+out:
+    free(stack);
+    return rc;
 }
 
 static size_t skip_string(const char *t, size_t len, size_t i)

@@ -33,9 +33,13 @@ struct jp_value {
  */
 int jp_precheck(const char *text, size_t len, int max_depth, size_t *bad_off, const char **what);
 
-/* True when the text ends inside a string or with brackets left open: what a truncated file
- * looks like (used to say "unexpected end of file" rather than point at its last character). */
-bool jp_truncated(const char *text, size_t len);
+/*
+ * A strict RFC 8259 syntax check, iterative (no recursion), run before cJSON so that a syntax
+ * error is reported exactly where it is, with a message that says what was expected (cJSON's
+ * error offset is approximate and says nothing). Returns 0, or -1 with *bad_off and *what (a
+ * static string). An error at the end of the text reads "unexpected end of file ...".
+ */
+int jp_syntax(const char *text, size_t len, size_t *bad_off, const char **what);
 
 /*
  * Lists every value of a text that a JSON parser accepted, in document order. Returns the count

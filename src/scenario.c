@@ -267,8 +267,8 @@ static bool check_object(struct ctx *c, const cJSON *obj, const char *path, cons
             if (strcmp(p->string, m->string) == 0) {
                 struct scn_loc l = loc_of(c, p);
                 char *kp = path_key(path, m->string);
-                diag(c, key_off_of(c, m), kp, "duplicate key '%s' (first at line %d)", m->string,
-                     l.line);
+                diag(c, key_off_of(c, m), kp, "duplicate key '%s' (first at %d:%d)", m->string,
+                     l.line, l.col);
                 free(kp);
                 break;
             }
@@ -1080,8 +1080,9 @@ static void parse_target(struct ctx *c, const cJSON *tn)
                 if (k != kind && in_list(lists[k + 1], m->string)) {
                     char *kp = path_key(P, m->string);
                     diag(c, key_off_of(c, m), kp,
-                         "'%s' does not apply to a %s target (it is for %s targets)", m->string,
-                         target_kinds[kind], target_kinds[k]);
+                         "'%s' does not apply to %s %s target (it is for %s targets)",
+                         m->string, kind == SCN_TARGET_LAB ? "a" : "an", target_kinds[kind],
+                         target_kinds[k]);
                     free(kp);
                     break;
                 }
@@ -1416,8 +1417,10 @@ static void parse_selection(struct ctx *c, const cJSON *n, const char *P, struct
     }
 }
 
-static void parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_step *st)
+/* Returns whether 'at' was given and read (cross-step checks on it make sense then). */
+static bool parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_step *st)
 {
+    bool at_ok = false;
     st->loc = loc_of(c, n);
     st->signal = SIGKILL;
     st->cpu_percent = 100;
@@ -1425,7 +1428,7 @@ static void parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_
     st->expect_max_error_rate = -1;
     st->fault = SCN_FAULT__COUNT;
     if (!check_object(c, n, P, "a step", step_key_names))
-        return;
+        return false;
     const cJSON *fn = get(n, "fault");
     char *fs = NULL;
     if (!fn) {
@@ -1473,7 +1476,7 @@ static void parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_
     if (!get(n, "at"))
         missing(c, n, P, "at", "(when the fault starts, like \"15s\")");
     else
-        get_dur(c, n, "at", P, &st->at_us);
+        at_ok = get_dur(c, n, "at", P, &st->at_us) > 0;
     int has_for = 0;
     if (!known || f != SCN_FAULT_KILL_INSTANCES)
         has_for = get_dur_range(c, n, "for", P, 0, true, 24 * 60 * 60 * SEC, &st->for_us);
@@ -1492,7 +1495,7 @@ static void parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_
         free(ep);
     }
     if (!known)
-        return;
+        return at_ok;
     if (scn_fault_selects(f)) {
         parse_selection(c, n, P, st);
     } else if (f == SCN_FAULT_BLACKHOLE_ZONE &&
@@ -1600,6 +1603,7 @@ static void parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_
         char b[32];
         st->name = xasprintf("%s@%s", fault_names[f], zd_fmt_duration(st->at_us, b, sizeof(b)));
     }
+    return at_ok;
 }
 
 static int step_cmp(const void *a, const void *b)
@@ -1631,10 +1635,11 @@ static void parse_steps(struct ctx *c, const cJSON *n)
     }
     s->steps = xcalloc(cnt ? cnt : 1, sizeof(*s->steps));
     const cJSON **nodes = xcalloc(cnt ? cnt : 1, sizeof(*nodes));
+    bool *at_ok = xcalloc(cnt ? cnt : 1, sizeof(*at_ok));
     size_t i = 0;
     for (const cJSON *e = n->child; e; e = e->next, i++) {
         char *P = path_idx("$.steps", i);
-        parse_step(c, e, P, &s->steps[i]);
+        at_ok[i] = parse_step(c, e, P, &s->steps[i]);
         nodes[i] = e;
         free(P);
     }
@@ -1647,7 +1652,7 @@ static void parse_steps(struct ctx *c, const cJSON *n)
         char *P = path_idx("$.steps", i);
         char a[32], b[32], d[32];
         const cJSON *atn = get(nodes[i], "at");
-        if (atn && cJSON_IsString(atn) && st->at_us < s->warmup_us) {
+        if (at_ok[i] && st->at_us < s->warmup_us) {
             char *ap = path_key(P, "at");
             diag(c, off_of(c, atn), ap,
                  "step starts at %s, inside the warm-up (%s): faults start after the baseline "
@@ -1656,7 +1661,7 @@ static void parse_steps(struct ctx *c, const cJSON *n)
                  zd_fmt_duration(s->warmup_us, b, sizeof(b)));
             free(ap);
         }
-        if (st->at_us + st->for_us > s->guards.max_duration_us) {
+        if (at_ok[i] && st->at_us + st->for_us > s->guards.max_duration_us) {
             const cJSON *fn = get(nodes[i], "for") ? get(nodes[i], "for") : atn;
             char *fp = path_key(P, get(nodes[i], "for") ? "for" : "at");
             diag(c, off_of(c, fn), fp, "step ends at %s, after guards.max_duration (%s)",
@@ -1690,6 +1695,7 @@ static void parse_steps(struct ctx *c, const cJSON *n)
         free(P);
     }
     free(nodes);
+    free(at_ok);
 }
 
 /* ---- probes --------------------------------------------------------------------------------- */
@@ -1887,34 +1893,6 @@ static void parse_root(struct ctx *c, const cJSON *root)
         qsort(s->steps, s->nsteps, sizeof(*s->steps), step_cmp);
 }
 
-/* A message for the character at a syntax error. */
-static void syntax_error(struct ctx *c, size_t off)
-{
-    if (jp_truncated(c->text, c->len)) {
-        diag(c, c->len, NULL,
-             "unexpected end of file: a string or a bracket is not closed (truncated file?)");
-        return;
-    }
-    if (off >= c->len)
-        off = c->len ? c->len - 1 : 0;
-    unsigned char ch = (unsigned char)c->text[off];
-    size_t prev = off;
-    while (prev > 0 && strchr(" \t\r\n", c->text[prev - 1]))
-        prev--;
-    if ((ch == '}' || ch == ']') && prev > 0 && c->text[prev - 1] == ',')
-        diag(c, prev - 1, NULL, "syntax error: trailing comma before '%c'", ch);
-    else if (ch == '/' || ch == '#')
-        diag(c, off, NULL, "syntax error: comments are not allowed in JSON");
-    else if (ch == '\'')
-        diag(c, off, NULL, "syntax error: strings take double quotes, not single quotes");
-    else if (ch == '"' && prev < off)
-        diag(c, off, NULL, "syntax error: missing ',' before this string");
-    else if (ch >= 0x21 && ch < 0x7f)
-        diag(c, off, NULL, "syntax error: not valid JSON at '%c'", ch);
-    else
-        diag(c, off, NULL, "syntax error: not valid JSON");
-}
-
 void scn_free(struct scn_scenario *s)
 {
     if (!s)
@@ -2059,18 +2037,15 @@ int scn_load_buffer(const char *name, const char *text, size_t len, const char *
             diag(&c, bad, NULL, "%s", what);
         goto fail;
     }
-    const char *end = NULL;
-    /* not require_null_terminated: cJSON 1.7.15 then wants the NUL inside `len` */
-    root = cJSON_ParseWithLengthOpts(c.text, c.len, &end, 0);
-    if (!root) {
-        syntax_error(&c, end && end >= c.text ? (size_t)(end - c.text) : 0);
+    if (jp_syntax(c.text, c.len, &bad, &what) < 0) {
+        diag(&c, bad, NULL, "syntax error: %s", what);
         goto fail;
     }
-    size_t tail = end && end >= c.text ? (size_t)(end - c.text) : c.len;
-    while (tail < c.len && strchr(" \t\r\n", c.text[tail]))
-        tail++;
-    if (tail < c.len) {
-        diag(&c, tail, NULL, "syntax error: unexpected text after the end of the JSON value");
+    /* not require_null_terminated: cJSON 1.7.15 then wants the NUL inside `len` */
+    root = cJSON_ParseWithLengthOpts(c.text, c.len, NULL, 0);
+    if (!root) {
+        /* jp_syntax accepted it, so this is cJSON running out of memory or a disagreement */
+        diag(&c, NO_OFF, NULL, "cannot parse the JSON (cJSON failed on text that looks valid)");
         goto fail;
     }
     size_t nv = jp_scan(c.text, c.len, &vals);
