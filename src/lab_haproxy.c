@@ -100,7 +100,7 @@ int lab_haproxy_cmd(const char *dir, const char *cmd, char **out, char **err)
     size_t off = 0;
     int rc = 0;
     while (off < req.len) {
-        ssize_t w = write(fd, req.buf + off, req.len - off);
+        ssize_t w = send(fd, req.buf + off, req.len - off, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {

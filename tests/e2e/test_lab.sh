@@ -150,4 +150,28 @@ check_eq "lab down twice exits 0" 0 "$rc"
 check_contains "…and says there was nothing to stop" "$out" "not up"
 run_zd out rc lab status --dir "$D"
 check_eq "status of a lab that is down exits 1" 1 "$rc"
+
+# --- without root, blackhole_zone freezes the zone instead ---------------------------------
+if command -v setpriv >/dev/null 2>&1; then
+    NR=$(mktemp -d /tmp/zonedef-nonroot.XXXXXX)
+    chmod 755 "$NR"
+    cp "$ZD" "$H" "$NR/"
+    mkdir -m 777 "$NR/lab"
+    nobody() { timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+    on_exit "rm -rf $NR"
+    on_exit "timeout 20 $NR/zonedef lab down --dir $NR/lab"
+    nobody "$NR/zonedef" lab up --dir "$NR/lab" --heal-delay 10s >/dev/null 2>&1
+    check_eq "a non-root user brings the lab up" 0 "$?"
+    act=$(nobody "$NR/lab-fault" "$NR/lab" inject blackhole_zone --zone b 2>"$TMP/sum")
+    check_eq "non-root blackhole_zone freezes the zone's instances" "freeze" "$(echo "$act" | jq -r .method)"
+    check_contains "…and says so" "$(cat "$TMP/sum")" "not root"
+    b1=$(echo "$act" | jq -r '.instances[0].pid')
+    check_eq "b1 is frozen" "T" "$(ps -o stat= -p "$b1" | cut -c1)"
+    nobody "$NR/lab-fault" "$NR/lab" undo "$act"
+    check_eq "undo thaws b1" "S" "$(ps -o stat= -p "$b1" | cut -c1)"
+    nobody "$NR/zonedef" lab down --dir "$NR/lab" >/dev/null 2>&1
+    check_eq "the non-root lab goes down" 0 "$?"
+else
+    skip "setpriv is missing" "non-root fallback"
+fi
 finish
