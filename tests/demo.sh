@@ -40,15 +40,13 @@ trap teardown EXIT
 trap 'exit 130' INT TERM
 
 say "1/3 bringing up the lab: zones a, b, c (two instances each) behind HAProxy on 127.0.0.1:18000"
-"$ZD" lab up
-rc=$?
-if [ $rc -eq 1 ] && "$ZD" lab status >/dev/null 2>&1; then
-    echo "a lab is already up: using it and leaving it up"
-elif [ $rc -ne 0 ]; then
+if "$ZD" lab status >/dev/null 2>&1; then
+    echo "a lab is already up: using it, and leaving it up afterwards"
+elif "$ZD" lab up; then
+    started=1
+else
     echo "demo: the lab did not come up" >&2
     exit 5
-else
-    started=1
 fi
 
 say "2/3 $(basename "$SCENARIO"): traffic through HAProxy, then zone b goes dark"
