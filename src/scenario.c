@@ -1671,6 +1671,8 @@ static void parse_steps(struct ctx *c, const cJSON *n)
         }
         for (size_t j = 0; j < i; j++) {
             struct scn_step *o = &s->steps[j];
+            if (o->fault == SCN_FAULT__COUNT || !o->name || !st->name)
+                continue; /* not read far enough to compare */
             if (get(nodes[i], "name") && strcmp(o->name, st->name) == 0) {
                 char *np = path_key(P, "name");
                 diag(c, off_of(c, get(nodes[i], "name")), np,
