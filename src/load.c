@@ -43,6 +43,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -100,6 +101,12 @@ struct worker {
     int epfd, tfd, efd;
     uint64_t curl_deadline; /* absolute monotonic us; NEVER = none */
     uint64_t armed;         /* what the timerfd is set to */
+    bool no_pwait2;         /* epoll_pwait2 missing: wait on the timerfd instead */
+    struct fdev {
+        uint32_t events;
+        bool registered, watched;
+    } * fdev; /* by fd: what the epoll set holds */
+    size_t nfdev;
     struct slot *slots;
     unsigned nslots, inflight;
     int free_head;
@@ -209,29 +216,63 @@ static double prof_rate(const struct profile *p, uint64_t t)
 
 /* ---- libcurl callbacks ------------------------------------------------------------------ */
 
-static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+/*
+ * libcurl says REMOVE when a request ends and ADD again when the next one reuses the connection:
+ * two epoll_ctl calls per request for nothing. So REMOVE only notes that libcurl stopped watching
+ * (the fd stays registered), ADD/MOD with the events it already has costs nothing, and an event
+ * on an fd libcurl does not watch unregisters it then (on_unwatched). Closing an fd drops it from
+ * the epoll set by itself; a new socket reusing the number is re-added (ENOENT below).
+ */
+static void fd_set_events(struct worker *w, int fd, uint32_t events)
 {
-    struct worker *w = userp;
-    (void)e;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-        return 0;
+    if (fd < 0)
+        return;
+    if ((size_t)fd >= w->nfdev) {
+        size_t n = w->nfdev ? w->nfdev : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        w->fdev = xreallocarray(w->fdev, n, sizeof(*w->fdev));
+        memset(w->fdev + w->nfdev, 0, (n - w->nfdev) * sizeof(*w->fdev));
+        w->nfdev = n;
     }
+    w->fdev[fd].watched = true;
+    if (w->fdev[fd].registered && w->fdev[fd].events == events)
+        return;
     struct epoll_event ev = {0};
     ev.data.fd = fd;
-    if (what & CURL_POLL_IN)
-        ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT)
-        ev.events |= EPOLLOUT;
-    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    ev.events = events;
+    int op = w->fdev[fd].registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(w->epfd, op, fd, &ev) < 0) {
         if (errno == EEXIST)
             epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev);
         else if (errno == ENOENT)
             epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
     }
-    if (!socketp)
-        curl_multi_assign(w->multi, fd, w);
+    w->fdev[fd].registered = true;
+    w->fdev[fd].events = events;
+}
+
+static void on_unwatched(struct worker *w, int fd)
+{
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    w->fdev[fd].registered = false;
+}
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct worker *w = userp;
+    (void)e, (void)socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (fd >= 0 && (size_t)fd < w->nfdev)
+            w->fdev[fd].watched = false;
+        return 0;
+    }
+    uint32_t events = 0;
+    if (what & CURL_POLL_IN)
+        events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        events |= EPOLLOUT;
+    fd_set_events(w, fd, events);
     return 0;
 }
 
@@ -269,9 +310,11 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 {
     struct slot *s = clientp;
-    (void)fd;
     if (purpose == CURLSOCKTYPE_IPCXN)
         s->opened++;
+    /* a new socket: whatever the epoll set held under this fd number was closed with it */
+    if (fd >= 0 && (size_t)fd < s->w->nfdev)
+        s->w->fdev[fd].registered = false;
     return CURL_SOCKOPT_OK;
 }
 
@@ -401,6 +444,8 @@ static int setup_easy(struct worker *w, struct slot *s, char **err)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((l->connect_timeout_us + 999) / 1000));
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* an explicit "no proxy": libcurl otherwise reads the *_proxy variables on every request */
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     if (l->headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
     if (l->body) {
@@ -549,8 +594,18 @@ static void *worker_main(void *arg)
             l->t0 + w->next_sched < deadline)
             deadline = l->t0 + w->next_sched;
         int n;
-        if (deadline <= zd_now_us()) {
+        uint64_t t = zd_now_us();
+        if (deadline <= t) {
             n = epoll_wait(w->epfd, evs, (int)ZD_ARRAY_LEN(evs), 0);
+        } else if (!w->no_pwait2) {
+            /* a nanosecond timeout: no timer to arm and read back per send */
+            struct timespec ts = {(time_t)((deadline - t) / 1000000),
+                                  (long)((deadline - t) % 1000000) * 1000};
+            n = epoll_pwait2(w->epfd, evs, (int)ZD_ARRAY_LEN(evs), &ts, NULL);
+            if (n < 0 && errno == ENOSYS) {
+                w->no_pwait2 = true; /* kernel before 5.11: the timerfd from now on */
+                n = 0;
+            }
         } else {
             arm(w, deadline);
             n = epoll_wait(w->epfd, evs, (int)ZD_ARRAY_LEN(evs), -1);
@@ -564,6 +619,10 @@ static void *worker_main(void *arg)
             }
             if (fd == w->efd) {
                 drain(fd);
+                continue;
+            }
+            if ((size_t)fd >= w->nfdev || !w->fdev[fd].watched) {
+                on_unwatched(w, fd);
                 continue;
             }
             int flags = 0;
@@ -607,6 +666,7 @@ static void worker_free(struct worker *w)
         free(w->slots[i].body);
     }
     free(w->slots);
+    free(w->fdev);
     if (w->multi)
         curl_multi_cleanup(w->multi);
     if (w->md)
