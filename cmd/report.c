@@ -51,8 +51,8 @@ static int recompute(const char *dir, bool json)
         return ZD_EXIT_RUNTIME;
     }
     struct res_doc d;
-    res_build(&r, &m, r.end_status ? r.end_status : "unfinished", r.ended ? r.end_exit : -1,
-              NULL, &d);
+    res_build(&r, &m, r.end_status ? r.end_status : "unfinished", r.ended ? r.end_exit : -1, NULL,
+              &d);
     if (json) {
         char *txt = res_to_json(&d);
         fputs(txt, stdout);

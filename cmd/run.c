@@ -91,9 +91,9 @@ int cmd_run(int argc, char **argv)
     if (zd_wants_help(argc, argv, usage))
         return ZD_EXIT_OK;
     static const struct option opts[] = {
-        {"var", required_argument, NULL, 'v'},  {"out", required_argument, NULL, 'o'},
-        {"ci", no_argument, NULL, 'c'},         {"dry-run", no_argument, NULL, 'n'},
-        {"quiet", no_argument, NULL, 'q'},      {NULL, 0, NULL, 0},
+        {"var", required_argument, NULL, 'v'}, {"out", required_argument, NULL, 'o'},
+        {"ci", no_argument, NULL, 'c'},        {"dry-run", no_argument, NULL, 'n'},
+        {"quiet", no_argument, NULL, 'q'},     {NULL, 0, NULL, 0},
     };
     const char *vars[MAX_VARS];
     size_t nvars = 0;

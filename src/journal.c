@@ -207,9 +207,9 @@ int jn_rec_phase(struct journal *j, const char *phase, uint64_t t_us, char **err
     return finish(j, &sb, err);
 }
 
-int jn_rec_intent(struct journal *j, int step, const char *name, const char *fault,
-                  uint64_t for_us, const char *action_json, const char *summary, uint64_t t_us,
-                  uint64_t wall_us, char **err)
+int jn_rec_intent(struct journal *j, int step, const char *name, const char *fault, uint64_t for_us,
+                  const char *action_json, const char *summary, uint64_t t_us, uint64_t wall_us,
+                  char **err)
 {
     cJSON *a = cJSON_Parse(action_json ? action_json : "");
     if (!a || !cJSON_IsObject(a)) {
@@ -250,8 +250,8 @@ int jn_rec_applied(struct journal *j, int step, bool ok, const char *error, uint
     return finish(j, &sb, err);
 }
 
-int jn_rec_undo_intent(struct journal *j, int step, const char *by, uint64_t t_us,
-                       uint64_t wall_us, char **err)
+int jn_rec_undo_intent(struct journal *j, int step, const char *by, uint64_t t_us, uint64_t wall_us,
+                       char **err)
 {
     struct sbuf sb;
     begin(&sb, "undo_intent");
@@ -583,8 +583,8 @@ int jn_read(const char *path, struct jn_run *r, char **err)
         cJSON_Delete(o);
         r->lines++;
         if (!r->has_start) {
-            rc = zd_err(err, "%s:%zu: the journal does not begin with a start record", path,
-                        lineno);
+            rc =
+                zd_err(err, "%s:%zu: the journal does not begin with a start record", path, lineno);
             break;
         }
     }

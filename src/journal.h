@@ -20,10 +20,10 @@
 #include "measure.h"
 #include "timeline.h"
 
-#define JN_VERSION 1
-#define JN_MAX_BYTES (256u << 20)   /* a journal larger than this is refused by the reader */
-#define JN_MAX_INTERVALS 4000000u   /* ~4.6 days at 100 ms */
-#define JN_MAX_FAULTS 4096u
+#define JN_VERSION       1
+#define JN_MAX_BYTES     (256u << 20) /* a journal larger than this is refused by the reader */
+#define JN_MAX_INTERVALS 4000000u     /* ~4.6 days at 100 ms */
+#define JN_MAX_FAULTS    4096u
 
 struct journal;
 
@@ -63,14 +63,14 @@ struct jn_start {
 int jn_rec_start(struct journal *j, const struct jn_start *s, char **err);
 int jn_rec_phase(struct journal *j, const char *phase, uint64_t t_us, char **err);
 /* action_json is the target's action (embedded as a JSON value, compacted to one line). */
-int jn_rec_intent(struct journal *j, int step, const char *name, const char *fault,
-                  uint64_t for_us, const char *action_json, const char *summary, uint64_t t_us,
-                  uint64_t wall_us, char **err);
+int jn_rec_intent(struct journal *j, int step, const char *name, const char *fault, uint64_t for_us,
+                  const char *action_json, const char *summary, uint64_t t_us, uint64_t wall_us,
+                  char **err);
 int jn_rec_applied(struct journal *j, int step, bool ok, const char *error, uint64_t t_us,
                    uint64_t wall_us, char **err);
 /* by: "run" or "recover" */
-int jn_rec_undo_intent(struct journal *j, int step, const char *by, uint64_t t_us,
-                       uint64_t wall_us, char **err);
+int jn_rec_undo_intent(struct journal *j, int step, const char *by, uint64_t t_us, uint64_t wall_us,
+                       char **err);
 int jn_rec_undone(struct journal *j, int step, bool ok, const char *error, const char *by,
                   uint64_t t_us, uint64_t wall_us, char **err);
 int jn_rec_interval(struct journal *j, size_t index, const struct tl_stats *st, char **err);
@@ -92,11 +92,11 @@ struct jn_fault {
     bool applied_seen, applied_ok;
     char *apply_error;
     uint64_t applied_t_us, applied_wall_us;
-    bool run_undo_seen;        /* the run itself wrote undo_intent */
-    uint64_t run_undo_t_us;    /* ...at this load-clock time */
-    uint64_t undo_wall_us;     /* wall time of the last undo_intent */
-    bool undone;               /* an `undone` record with ok = true exists */
-    bool undo_failed;          /* the last `undone` record says it failed */
+    bool run_undo_seen;     /* the run itself wrote undo_intent */
+    uint64_t run_undo_t_us; /* ...at this load-clock time */
+    uint64_t undo_wall_us;  /* wall time of the last undo_intent */
+    bool undone;            /* an `undone` record with ok = true exists */
+    bool undo_failed;       /* the last `undone` record says it failed */
     char *undo_error;
 };
 
@@ -111,7 +111,7 @@ struct jn_run {
     size_t nsteps;
     struct jn_fault *faults; /* in intent order */
     size_t nfaults;
-    struct ms_interval *iv;  /* index = interval number; gaps are empty intervals */
+    struct ms_interval *iv; /* index = interval number; gaps are empty intervals */
     size_t niv;
     size_t nprobes, nguards;
     bool ended;
@@ -119,7 +119,7 @@ struct jn_run {
     int end_exit;
     double end_score;
     bool end_passed;
-    bool torn;   /* the last line was incomplete and was ignored */
+    bool torn; /* the last line was incomplete and was ignored */
     size_t lines;
 };
 

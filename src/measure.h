@@ -57,12 +57,12 @@ struct ms_expect {
 };
 
 struct ms_fault_in {
-    const char *name;  /* the step's name (borrowed) */
-    const char *fault; /* "blackhole_zone" ... (borrowed) */
+    const char *name;   /* the step's name (borrowed) */
+    const char *fault;  /* "blackhole_zone" ... (borrowed) */
     uint64_t inject_us; /* when apply was called (load clock) */
     uint64_t end_us;    /* when its `for` ended and it was undone; == inject_us if instantaneous */
-    uint64_t expect_recovery_us; /* 0 = not set */
-    uint64_t expect_detect_us;   /* 0 = not set */
+    uint64_t expect_recovery_us;  /* 0 = not set */
+    uint64_t expect_detect_us;    /* 0 = not set */
     double expect_max_error_rate; /* < 0 = not set */
 };
 
@@ -80,8 +80,8 @@ struct ms_input {
 struct ms_range {
     uint64_t from_us, to_us;
     uint64_t requests, ok, failed, not_sent; /* failed excludes not_sent */
-    double error_rate;   /* (failed + not_sent) / requests; 0 when empty */
-    double availability; /* ok / requests; 1 when empty */
+    double error_rate;                       /* (failed + not_sent) / requests; 0 when empty */
+    double availability;                     /* ok / requests; 1 when empty */
     uint64_t p50_us, p90_us, p99_us, max_us;
 };
 
@@ -90,14 +90,14 @@ struct ms_fault_out {
     uint64_t ttd_us;
     bool recovered;
     uint64_t ttr_us;
-    double detect_error_rate;   /* the detecting window's error rate */
-    uint64_t detect_p99_us;     /* ...and p99 */
-    struct ms_range impact;     /* [injection, max(end, recovery, one window)) */
-    double peak_error_rate;     /* highest window error rate inside the impact range */
+    double detect_error_rate;                /* the detecting window's error rate */
+    uint64_t detect_p99_us;                  /* ...and p99 */
+    struct ms_range impact;                  /* [injection, max(end, recovery, one window)) */
+    double peak_error_rate;                  /* highest window error rate inside the impact range */
     uint64_t latency_from_us, latency_to_us; /* the range latency is scored on (see below) */
-    uint64_t latency_p99_us;    /* p99 over that range */
-    double latency_ratio;       /* latency_p99 / baseline p99 (baseline floored at 1 ms) */
-    double recovery_budget_s;   /* what TTR was scored against */
+    uint64_t latency_p99_us;                 /* p99 over that range */
+    double latency_ratio;     /* latency_p99 / baseline p99 (baseline floored at 1 ms) */
+    double recovery_budget_s; /* what TTR was scored against */
 };
 
 struct ms_score {
@@ -119,9 +119,9 @@ struct ms_check {
 struct ms_result {
     struct ms_range baseline; /* before the first fault (whole run without faults) */
     struct ms_range overall;
-    double peak_error_rate;   /* highest window error rate of the whole run */
-    bool final_steady;        /* the last `hold` of the run is inside the steady state */
-    bool final_steady_known;  /* false when the run is shorter than `hold` */
+    double peak_error_rate;      /* highest window error rate of the whole run */
+    bool final_steady;           /* the last `hold` of the run is inside the steady state */
+    bool final_steady_known;     /* false when the run is shorter than `hold` */
     struct ms_fault_out *faults; /* nfaults, in input order */
     size_t nfaults;
     struct ms_score score;

@@ -138,7 +138,8 @@ bool probe_command(const char *command, uint64_t timeout_us, char **detail)
             while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
             char dur[32];
-            *detail = xasprintf("timed out after %s", zd_fmt_duration(timeout_us, dur, sizeof(dur)));
+            *detail =
+                xasprintf("timed out after %s", zd_fmt_duration(timeout_us, dur, sizeof(dur)));
             return false;
         }
         zd_sleep_us(5000);

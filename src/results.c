@@ -58,7 +58,7 @@ void res_build(const struct jn_run *run, const struct ms_result *m, const char *
         o->fault = dup_or_null(f->fault);
         o->summary = dup_or_null(f->summary);
         o->inject_us = f->intent_t_us;
-        o->end_us = f->for_us == 0 ? f->intent_t_us
+        o->end_us = f->for_us == 0     ? f->intent_t_us
                     : f->run_undo_seen ? f->run_undo_t_us
                                        : f->intent_t_us + f->for_us;
         o->inject_wall_us = f->intent_wall_us;
@@ -424,8 +424,8 @@ void res_scorecard(const struct res_doc *d, struct sbuf *sb, bool color)
                   (double)f->latency_from_us / 1e6, (double)f->latency_to_us / 1e6,
                   ms(f->latency_p99_us, c, sizeof(c)), f->latency_ratio);
         if (!f->undone)
-            sbuf_addf(sb, "              %sNOT UNDONE%s%s%s\n", red, off,
-                      f->undo_error ? ": " : "", f->undo_error ? f->undo_error : "");
+            sbuf_addf(sb, "              %sNOT UNDONE%s%s%s\n", red, off, f->undo_error ? ": " : "",
+                      f->undo_error ? f->undo_error : "");
     }
     sbuf_addf(sb,
               "  overall     %llu requests, %llu failed, %llu not sent; availability %.3f%%; "

@@ -14,7 +14,7 @@
 #include "measure.h"
 #include "util.h"
 
-#define RES_SCHEMA 1
+#define RES_SCHEMA    1
 #define RES_MAX_BYTES (16u << 20)
 
 struct res_fault {
@@ -33,17 +33,17 @@ struct res_fault {
     double peak_error_rate;
     uint64_t latency_from_us, latency_to_us, latency_p99_us;
     double latency_ratio;
-    bool undone;       /* undone successfully (by the run or by recover) */
-    char *undo_error;  /* the last undo failure, if it was not undone */
+    bool undone;      /* undone successfully (by the run or by recover) */
+    char *undo_error; /* the last undo failure, if it was not undone */
 };
 
 struct res_doc {
     char *scenario, *scenario_path, *target_kind, *target_key, *run_dir;
     uint64_t start_wall_us;
     uint64_t duration_us;
-    char *status;       /* "passed", "failed", "aborted", "undo_failed", "error" */
+    char *status; /* "passed", "failed", "aborted", "undo_failed", "error" */
     int exit_code;
-    char *reason;       /* why it aborted / failed to run; NULL when passed or failed normally */
+    char *reason; /* why it aborted / failed to run; NULL when passed or failed normally */
     struct ms_range baseline, overall;
     double peak_error_rate;
     bool final_steady_known, final_steady;

@@ -46,10 +46,10 @@
 
 #include "banned.h"
 
-#define TICK_US 10000ull
-#define HEALTH_EVERY_US 500000ull
+#define TICK_US           10000ull
+#define HEALTH_EVERY_US   500000ull
 #define PROGRESS_EVERY_US 5000000ull
-#define MAX_PATH_LEN 4096
+#define MAX_PATH_LEN      4096
 
 /* ---- status ---- */
 
@@ -240,9 +240,9 @@ struct step_rt {
     bool spike;
     char *action, *summary;
     uint64_t inject_us;
-    uint64_t end_us;   /* when to undo; 0 = at the end of the run (instantaneous) */
-    uint64_t undo_us;  /* when it was undone */
-    bool applied;      /* apply returned success */
+    uint64_t end_us;  /* when to undo; 0 = at the end of the run (instantaneous) */
+    uint64_t undo_us; /* when it was undone */
+    bool applied;     /* apply returned success */
     bool announced_detect, announced_recover;
 };
 
@@ -329,8 +329,7 @@ static void stop_run(struct runner *r, enum run_status s, const char *fmt, ...)
     va_end(ap);
 }
 
-static void guard_trip(struct runner *r, const char *guard, const char *fmt, ...)
-    ZD_PRINTF(3, 4);
+static void guard_trip(struct runner *r, const char *guard, const char *fmt, ...) ZD_PRINTF(3, 4);
 static void guard_trip(struct runner *r, const char *guard, const char *fmt, ...)
 {
     if (r->stopping)
@@ -404,8 +403,8 @@ static int inject(struct runner *r, struct step_rt *st)
     }
     uint64_t t = now_us(r);
     uint64_t wall = zd_wall_us();
-    if (jn_rec_intent(r->jn, st->idx, s->name, fname, s->for_us, st->action, st->summary, t,
-                      wall, &err) < 0) {
+    if (jn_rec_intent(r->jn, st->idx, s->name, fname, s->for_us, st->action, st->summary, t, wall,
+                      &err) < 0) {
         journal_failed(r, err);
         return -1;
     }
@@ -631,8 +630,12 @@ static void live_events(struct runner *r)
         free(map);
         return;
     }
-    struct ms_input in = {.iv = r->iv, .n = r->niv, .interval_us = r->I,
-                          .steady = steady_of(r->scn), .faults = f, .nfaults = n,
+    struct ms_input in = {.iv = r->iv,
+                          .n = r->niv,
+                          .interval_us = r->I,
+                          .steady = steady_of(r->scn),
+                          .faults = f,
+                          .nfaults = n,
                           .expect = {.availability = -1, .max_error_rate = -1, .min_score = -1}};
     struct ms_result m;
     if (ms_compute(&in, &m, NULL) == 0) {
@@ -792,8 +795,8 @@ static bool prepare_target(struct runner *r)
     size_t healthy = 0;
     for (size_t i = 0; i < inv.ninst; i++)
         healthy += inv.inst[i].healthy;
-    emit(r, RUN_EV_INFO, 0, "target %s (%s): %zu instances in %zu zones, %zu healthy",
-         r->ops->kind, r->key, inv.ninst, inv.nzones, healthy);
+    emit(r, RUN_EV_INFO, 0, "target %s (%s): %zu instances in %zu zones, %zu healthy", r->ops->kind,
+         r->key, inv.ninst, inv.nzones, healthy);
     tgt_inventory_free(&inv);
     return true;
 }
@@ -888,8 +891,12 @@ static int write_start(struct runner *r, uint64_t wall0, uint64_t mono0, char **
     struct jn_step *js = xcalloc(s->nsteps ? s->nsteps : 1, sizeof(*js));
     for (size_t i = 0; i < s->nsteps; i++) {
         const struct scn_step *st = &s->steps[i];
-        js[i] = (struct jn_step){st->name, (char *)scn_fault_name(st->fault), st->at_us,
-                                 st->for_us, st->expect_recovery_us, st->expect_detect_us,
+        js[i] = (struct jn_step){st->name,
+                                 (char *)scn_fault_name(st->fault),
+                                 st->at_us,
+                                 st->for_us,
+                                 st->expect_recovery_us,
+                                 st->expect_detect_us,
                                  st->expect_max_error_rate};
     }
     struct jn_start js0 = {
@@ -923,8 +930,7 @@ static void dry_run(struct runner *r)
     char a[32], b[32], c[32];
     emit(r, RUN_EV_INFO, 0, "load: %g req/s to %s, %u connections, timeout %s", s->load.rate,
          s->target.url, s->load.connections, zd_fmt_duration(s->load.timeout_us, a, sizeof(a)));
-    emit(r, RUN_EV_INFO, 0,
-         "steady state: error rate <= %g%%%s%s, window %s, hold %s; warm-up %s",
+    emit(r, RUN_EV_INFO, 0, "steady state: error rate <= %g%%%s%s, window %s, hold %s; warm-up %s",
          s->steady.error_rate * 100.0, s->steady.p99_us ? ", p99 <= " : "",
          s->steady.p99_us ? zd_fmt_duration(s->steady.p99_us, a, sizeof(a)) : "",
          zd_fmt_duration(s->steady.window_us, b, sizeof(b)),
@@ -936,8 +942,8 @@ static void dry_run(struct runner *r)
         if (st->fault == SCN_FAULT_TRAFFIC_SPIKE) {
             summary = xasprintf("traffic spike from %g to %g req/s", s->load.rate, st->rate);
         } else if (r->ops->prepare(r->ts, st, &action, &summary, &err) < 0) {
-            stop_run(r, RUN_ERROR, "%s:%d:%d: cannot prepare step '%s': %s", s->path,
-                     st->loc.line, st->loc.col, st->name, err);
+            stop_run(r, RUN_ERROR, "%s:%d:%d: cannot prepare step '%s': %s", s->path, st->loc.line,
+                     st->loc.col, st->name, err);
             free(err);
             return;
         }
@@ -946,8 +952,8 @@ static void dry_run(struct runner *r)
                  scn_fault_name(st->fault), st->name, summary,
                  (double)(st->at_us + st->for_us) / 1e6);
         else
-            emit(r, RUN_EV_INJECT, st->at_us, "would inject %s %s: %s",
-                 scn_fault_name(st->fault), st->name, summary);
+            emit(r, RUN_EV_INJECT, st->at_us, "would inject %s %s: %s", scn_fault_name(st->fault),
+                 st->name, summary);
         free(action);
         free(summary);
     }
@@ -1015,8 +1021,9 @@ static void main_loop(struct runner *r)
             free(why);
             char p[32];
             fmt_ms(p, sizeof(p), rg.p99_us);
-            emit(r, RUN_EV_INFO, t, "steady state holds: error rate %.2f%%, p99 %s over the "
-                                    "last %.1fs; breaking things now",
+            emit(r, RUN_EV_INFO, t,
+                 "steady state holds: error rate %.2f%%, p99 %s over the "
+                 "last %.1fs; breaking things now",
                  rg.error_rate * 100.0, p, (double)(rg.to_us - rg.from_us) / 1e6);
             checked = true;
         }
@@ -1081,8 +1088,8 @@ static void finish(struct runner *r, struct run_outcome *out)
             struct sbuf sb = SBUF_INIT;
             for (size_t i = 0; i < m.nchecks; i++)
                 if (!m.checks[i].passed)
-                    sbuf_addf(&sb, "%s%s: want %s, got %s", sb.len ? "; " : "",
-                              m.checks[i].name, m.checks[i].want, m.checks[i].got);
+                    sbuf_addf(&sb, "%s%s: want %s, got %s", sb.len ? "; " : "", m.checks[i].name,
+                              m.checks[i].want, m.checks[i].got);
             r->reason = xasprintf("expectations not met: %s", sbuf_str(&sb));
             sbuf_free(&sb);
         }
@@ -1192,8 +1199,7 @@ int run_scenario(const struct run_opts *o, struct run_outcome *out)
     int lk = run_lock(r->state_dir, r->key, &r->lock_fd, &err);
     if (lk != 0) {
         if (lk == 1)
-            stop_run(r, RUN_BUSY, "another zonedef run is using %s; wait for it to finish",
-                     r->key);
+            stop_run(r, RUN_BUSY, "another zonedef run is using %s; wait for it to finish", r->key);
         else
             stop_run(r, RUN_ERROR, "%s", err);
         free(err);

@@ -18,18 +18,18 @@
 #include "scenario.h"
 
 enum run_event_kind {
-    RUN_EV_PHASE,     /* warm-up, faults, settle, measuring */
-    RUN_EV_INFO,      /* target resolved, steady state holds, plan lines (dry run) */
-    RUN_EV_PROGRESS,  /* periodic traffic summary */
+    RUN_EV_PHASE,    /* warm-up, faults, settle, measuring */
+    RUN_EV_INFO,     /* target resolved, steady state holds, plan lines (dry run) */
+    RUN_EV_PROGRESS, /* periodic traffic summary */
     RUN_EV_INJECT,
     RUN_EV_UNDO,
     RUN_EV_DETECTED,
     RUN_EV_RECOVERED,
-    RUN_EV_LB,        /* the load balancer's view of a zone changed */
-    RUN_EV_PROBE,     /* a probe changed state (passing <-> failing) */
-    RUN_EV_GUARD,     /* a guard tripped: the run aborts */
+    RUN_EV_LB,    /* the load balancer's view of a zone changed */
+    RUN_EV_PROBE, /* a probe changed state (passing <-> failing) */
+    RUN_EV_GUARD, /* a guard tripped: the run aborts */
     RUN_EV_WARN,
-    RUN_EV_ERROR,     /* an inject or undo failed */
+    RUN_EV_ERROR, /* an inject or undo failed */
 };
 
 struct run_event {
@@ -42,34 +42,34 @@ typedef void (*run_event_fn)(void *ctx, const struct run_event *ev);
 
 struct run_opts {
     const struct scn_scenario *scn;
-    const char *run_dir;    /* created; must not hold a journal yet */
-    const char *state_dir;  /* registry and locks; NULL = run_state_dir() */
-    bool dry_run;           /* resolve and describe; touch nothing */
+    const char *run_dir;         /* created; must not hold a journal yet */
+    const char *state_dir;       /* registry and locks; NULL = run_state_dir() */
+    bool dry_run;                /* resolve and describe; touch nothing */
     volatile sig_atomic_t *stop; /* non-zero = abort (the caller's SIGINT/SIGTERM handler) */
     run_event_fn on_event;
     void *ctx;
 };
 
 enum run_status {
-    RUN_PASSED,         /* exit 0 */
-    RUN_FAILED,         /* expectations not met: exit 1 */
-    RUN_UNSTEADY,       /* the steady state did not hold before the first fault: exit 1 */
-    RUN_INVALID,        /* the scenario asks what the target cannot do: exit 2 */
-    RUN_ABORTED,        /* guard or signal; everything undone: exit 3 */
-    RUN_UNDO_FAILED,    /* exit 4 */
-    RUN_OPEN_FAULTS,    /* an earlier crashed run left faults on this target: exit 4 */
-    RUN_BUSY,           /* another run holds the target: exit 5 */
-    RUN_ERROR,          /* runtime error: exit 5 */
+    RUN_PASSED,      /* exit 0 */
+    RUN_FAILED,      /* expectations not met: exit 1 */
+    RUN_UNSTEADY,    /* the steady state did not hold before the first fault: exit 1 */
+    RUN_INVALID,     /* the scenario asks what the target cannot do: exit 2 */
+    RUN_ABORTED,     /* guard or signal; everything undone: exit 3 */
+    RUN_UNDO_FAILED, /* exit 4 */
+    RUN_OPEN_FAULTS, /* an earlier crashed run left faults on this target: exit 4 */
+    RUN_BUSY,        /* another run holds the target: exit 5 */
+    RUN_ERROR,       /* runtime error: exit 5 */
 };
 const char *run_status_name(enum run_status s); /* "passed", "failed", ... */
 int run_status_exit(enum run_status s);
 
 struct run_outcome {
     enum run_status status;
-    char *reason;        /* one line for people (NULL when passed) */
-    bool have_doc;       /* a result was written */
+    char *reason;  /* one line for people (NULL when passed) */
+    bool have_doc; /* a result was written */
     struct res_doc doc;
-    char *result_path;   /* result.json (NULL when none) */
+    char *result_path; /* result.json (NULL when none) */
 };
 void run_outcome_free(struct run_outcome *o);
 

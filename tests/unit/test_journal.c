@@ -29,9 +29,15 @@ static void append_raw(const char *path, const char *text)
 }
 
 static struct jn_step steps[2] = {
-    {.name = (char *)"zone-b", .fault = (char *)"blackhole_zone", .at_us = 3000000,
-     .for_us = 3000000, .expect_recovery_us = 10000000, .expect_max_error_rate = -1},
-    {.name = (char *)"kill-a", .fault = (char *)"kill_instances", .at_us = 7000000,
+    {.name = (char *)"zone-b",
+     .fault = (char *)"blackhole_zone",
+     .at_us = 3000000,
+     .for_us = 3000000,
+     .expect_recovery_us = 10000000,
+     .expect_max_error_rate = -1},
+    {.name = (char *)"kill-a",
+     .fault = (char *)"kill_instances",
+     .at_us = 7000000,
      .expect_max_error_rate = 0.5},
 };
 
@@ -91,8 +97,8 @@ static void test_write_read(void)
     write_start(j);
     CHECK_EQ_INT(jn_rec_phase(j, "warmup", 0, NULL), 0);
     CHECK_EQ_INT(jn_rec_intent(j, 0, "zone-b", "blackhole_zone", 3000000,
-                               "{\n \"kind\": \"lab\", \"zone\": \"b\"\n}", "black-hole b",
-                               3000000, 1700000003000000ull, NULL),
+                               "{\n \"kind\": \"lab\", \"zone\": \"b\"\n}", "black-hole b", 3000000,
+                               1700000003000000ull, NULL),
                  0);
     CHECK_EQ_INT(jn_rec_applied(j, 0, true, NULL, 3010000, 1700000003010000ull, NULL), 0);
     CHECK_EQ_INT(jn_rec_intent(j, 1, "kill-a", "kill_instances", 0,
@@ -234,9 +240,8 @@ static void test_failed_undo_and_bad_files(void)
     char *p = path_in("c.jsonl");
     struct journal *j = jn_open(p, false, NULL);
     write_start(j);
-    CHECK_EQ_INT(jn_rec_intent(j, 0, "e", "exec", 1000000, "{\"kind\":\"lab\"}", "exec", 1, 2,
-                               NULL),
-                 0);
+    CHECK_EQ_INT(
+        jn_rec_intent(j, 0, "e", "exec", 1000000, "{\"kind\":\"lab\"}", "exec", 1, 2, NULL), 0);
     CHECK_EQ_INT(jn_rec_applied(j, 0, true, NULL, 1, 2, NULL), 0);
     CHECK_EQ_INT(jn_rec_undo_intent(j, 0, "run", 2, 3, NULL), 0);
     CHECK_EQ_INT(jn_rec_undone(j, 0, false, "exit status 3", "run", 2, 3, NULL), 0);

@@ -50,8 +50,11 @@ static struct ms_input input(size_t n, const struct ms_fault_in *f, size_t nf)
 
 static struct ms_fault_in fault(const char *name, uint64_t at, uint64_t dur)
 {
-    return (struct ms_fault_in){.name = name, .fault = "blackhole_zone", .inject_us = at,
-                                .end_us = at + dur, .expect_max_error_rate = -1};
+    return (struct ms_fault_in){.name = name,
+                                .fault = "blackhole_zone",
+                                .inject_us = at,
+                                .end_us = at + dur,
+                                .expect_max_error_rate = -1};
 }
 
 /* 10 s at 20 req/interval; fault at 3.0 s for 3 s; intervals 32..44 have 10 errors each (5 %)
@@ -281,7 +284,7 @@ static void test_checks(void)
     f.expect_recovery_us = 1000000; /* TTR is 1.5 s: fails */
     f.expect_max_error_rate = 0.6;  /* peak 50 %: passes */
     struct ms_input in = input(100, &f, 1);
-    in.expect.availability = 0.9;  /* 93.5 %: passes */
+    in.expect.availability = 0.9;   /* 93.5 %: passes */
     in.expect.max_error_rate = 0.2; /* fails */
     in.expect.min_score = 38.3;     /* 15.8 + 0 + 15 + 7.5 = 38.3: passes (>=) */
     struct ms_result r;
