@@ -97,11 +97,12 @@ int lab_haproxy_servers(const char *dir, struct lab_srv **out, size_t *n, char *
 /* ---- instances (lab_instance.c) ---- */
 
 struct lab_instance_opts {
-    const char *dir; /* for the stats file; may be NULL */
-    const char *id;  /* "a1" */
-    const char *ip;  /* "127.0.1.1" */
-    int port;
-    volatile int *stop; /* the loop returns when *stop becomes non-zero (signal handler) */
+    const char *dir;          /* for the stats file; may be NULL */
+    const char *id;           /* "a1" */
+    const char *ip;           /* "127.0.1.1" */
+    int port;                 /* 0 = any free port, reported in *bound_port */
+    volatile int *stop;       /* the loop returns when *stop becomes non-zero (signal handler) */
+    volatile int *bound_port; /* may be NULL: set once the server listens */
 };
 /* Runs the HTTP server until *stop; 0 on a clean stop, -1 with *err (bind failed, ...). */
 int lab_instance_run(const struct lab_instance_opts *o, char **err);

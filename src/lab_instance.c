@@ -39,6 +39,7 @@
 #define MAX_CONNS 4096
 #define IDLE_US   (30ull * 1000000ull)
 #define QUEUE_US  1000000ull
+#define HEAD_US   (10ull * 1000000ull) /* a request head must arrive within this (slowloris) */
 
 enum cstate { C_READ, C_WAIT, C_SERVE, C_WRITE };
 
@@ -55,8 +56,12 @@ struct conn {
     bool holds_slot;
     uint64_t deadline_us; /* C_SERVE: answer at; C_WAIT: give up at */
     uint64_t last_us;     /* last activity, for the idle timeout */
-    int status;           /* the answer prepared for C_SERVE */
-    bool head;            /* HEAD: no body in the answer */
+    uint64_t head_us;     /* when the first byte of the current request head came */
+    size_t idx;           /* position in inst.conns */
+    bool dead;            /* closed; freed at the end of the loop iteration */
+    struct conn *dnext;
+    int status; /* the answer prepared for C_SERVE */
+    bool head;  /* HEAD: no body in the answer */
     char body[160];
     struct conn *qnext; /* C_WAIT queue */
 };
@@ -69,6 +74,7 @@ struct inst {
     struct conn **conns;
     size_t nconns, cap;
     struct conn *qhead, *qtail;
+    struct conn *dead; /* closed connections events may still point at */
     unsigned inflight, queued;
     unsigned long long served, rejected;
     uint64_t rng;
@@ -163,13 +169,21 @@ static void conn_close(struct inst *in, struct conn *c)
         prev = *pp;
         pp = &(*pp)->qnext;
     }
-    for (size_t i = 0; i < in->nconns; i++) {
-        if (in->conns[i] == c) {
-            in->conns[i] = in->conns[--in->nconns];
-            break;
-        }
+    struct conn *last = in->conns[--in->nconns];
+    in->conns[c->idx] = last;
+    last->idx = c->idx;
+    c->dead = true;
+    c->dnext = in->dead;
+    in->dead = c;
+}
+
+static void free_dead(struct inst *in)
+{
+    while (in->dead) {
+        struct conn *c = in->dead;
+        in->dead = c->dnext;
+        free(c);
     }
-    free(c);
 }
 
 static const char *reason(int status)
@@ -352,6 +366,7 @@ static void next_request(struct inst *in, struct conn *c, uint64_t now)
     memmove(c->in, c->in + c->reqlen, c->inlen - c->reqlen);
     c->inlen -= c->reqlen;
     c->reqlen = 0;
+    c->head_us = now;
     c->st = C_READ;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     epoll_ctl(in->ep, EPOLL_CTL_MOD, c->fd, &ev);
@@ -392,6 +407,8 @@ static void on_readable(struct inst *in, struct conn *c, uint64_t now)
             }
             return;
         }
+        if (c->inlen == 0)
+            c->head_us = now;
         ssize_t r = recv(c->fd, c->in + c->inlen, IN_MAX - c->inlen, 0);
         if (r < 0 && errno == EINTR)
             continue;
@@ -431,6 +448,7 @@ static void on_accept(struct inst *in, uint64_t now)
             continue;
         }
         ZD_GROW(in->conns, in->cap, in->nconns + 1);
+        c->idx = in->nconns;
         in->conns[in->nconns++] = c;
     }
 }
@@ -463,7 +481,8 @@ static uint64_t on_timers(struct inst *in, uint64_t now)
             in->rejected++;
             snprintf(c->body, sizeof(c->body), "overloaded\n");
             respond(in, c, 503, c->body, false);
-        } else if (c->st == C_READ && now - c->last_us > IDLE_US) {
+        } else if (c->st == C_READ &&
+                   (now - c->last_us > IDLE_US || (c->inlen && now - c->head_us > HEAD_US))) {
             conn_close(in, c);
         } else if ((c->st == C_SERVE || c->st == C_WAIT) && c->deadline_us < next) {
             next = c->deadline_us;
@@ -524,6 +543,9 @@ int lab_instance_run(const struct lab_instance_opts *o, char **err)
         close(in.lfd);
         return zd_err(err, "cannot listen on %s:%d: %s", o->ip, o->port, strerror(e));
     }
+    socklen_t sl = sizeof(sa);
+    if (o->bound_port && getsockname(in.lfd, (struct sockaddr *)&sa, &sl) == 0)
+        *o->bound_port = ntohs(sa.sin_port);
     in.ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(in.ep, EPOLL_CTL_ADD, in.lfd, &ev);
@@ -561,11 +583,7 @@ int lab_instance_run(const struct lab_instance_opts *o, char **err)
                 on_accept(&in, now);
                 continue;
             }
-            /* a connection closed earlier in this batch is not touched again */
-            bool live = false;
-            for (size_t j = 0; j < in.nconns && !live; j++)
-                live = in.conns[j] == c;
-            if (!live)
+            if (c->dead) /* closed earlier in this batch */
                 continue;
             if (evs[i].events & (EPOLLERR | EPOLLHUP) && c->st != C_WRITE) {
                 if (!(evs[i].events & EPOLLIN)) {
@@ -578,9 +596,11 @@ int lab_instance_run(const struct lab_instance_opts *o, char **err)
             else if (c->st == C_READ)
                 on_readable(&in, c, now);
         }
+        free_dead(&in);
     }
     while (in.nconns)
         conn_close(&in, in.conns[0]);
+    free_dead(&in);
     free(in.conns);
     close(in.ep);
     close(in.lfd);

@@ -1,8 +1,13 @@
 /* test_lab: the lab's pure parts: haproxy.cfg generation, log-line parsing, `show stat`
  * parsing, selection math, instance ids and knobs, and ground truth read from sample logs. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -275,8 +280,173 @@ static void test_default_dir(void)
     free(d);
 }
 
+/* ---- the instance server, in a thread on an ephemeral loopback port ---- */
+
+static volatile int inst_stop, inst_port;
+static int inst_rc = -1;
+
+static void *inst_thread(void *arg)
+{
+    (void)arg;
+    struct lab_instance_opts o = {
+        .id = "a1", .ip = "127.0.0.1", .port = 0, .stop = &inst_stop, .bound_port = &inst_port};
+    char *err = NULL;
+    inst_rc = lab_instance_run(&o, &err);
+    free(err);
+    return NULL;
+}
+
+static int conn_to(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)inst_port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads what comes within timeout_ms (until EOF). */
+static char *read_all(int fd, int timeout_ms)
+{
+    struct sbuf sb = SBUF_INIT;
+    uint64_t end = zd_now_us() + (uint64_t)timeout_ms * 1000;
+    for (;;) {
+        uint64_t now = zd_now_us();
+        if (now >= end)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)((end - now) / 1000) + 1) <= 0)
+            continue;
+        char buf[4096];
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r <= 0)
+            break;
+        sbuf_add(&sb, buf, (size_t)r);
+    }
+    return sbuf_detach(&sb);
+}
+
+/* Sends `req` (len bytes) on a fresh connection and returns what came back. */
+static char *exchange(const char *req, size_t len, int timeout_ms)
+{
+    int fd = conn_to();
+    if (fd < 0)
+        return xstrdup("(connect failed)");
+    ssize_t w = send(fd, req, len, MSG_NOSIGNAL);
+    (void)w;
+    char *r = read_all(fd, timeout_ms);
+    close(fd);
+    return r;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void test_instance(void)
+{
+    pthread_t th;
+    inst_stop = 0;
+    inst_port = 0;
+    CHECK_EQ_INT(pthread_create(&th, NULL, inst_thread, NULL), 0);
+    for (int i = 0; i < 200 && !inst_port; i++)
+        zd_sleep_us(5000);
+    CHECK(inst_port > 0);
+    char ip[] = "127.0.0.1";
+    static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char *r = exchange(get, strlen(get), 2000);
+    CHECK_CONTAINS(r, "HTTP/1.1 200 OK\r\n");
+    CHECK_CONTAINS(r, "\r\n\r\nok zone=a instance=a1\n");
+    free(r);
+    /* keep-alive and pipelining: three answers on one connection, the last one closes */
+    static const char pipe3[] = "GET / HTTP/1.1\r\n\r\nHEAD /health HTTP/1.1\r\n\r\n"
+                                "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n";
+    r = exchange(pipe3, strlen(pipe3), 2000);
+    CHECK_EQ_INT(count(r, "HTTP/1.1 200 OK"), 3);
+    CHECK_EQ_INT(count(r, "ok zone=a"), 1);
+    CHECK_EQ_INT(count(r, "\r\n\r\nok\n"), 1); /* HEAD has no body */
+    free(r);
+    /* garbage: clear errors, and the server lives on */
+    static const char junk[] = "\x01\x02GARBAGE\r\n\r\n";
+    r = exchange(junk, sizeof(junk) - 1, 2000);
+    CHECK_CONTAINS(r, "HTTP/1.1 400 ");
+    free(r);
+    char *big = xmalloc(20000);
+    memset(big, 'A', 20000);
+    r = exchange(big, 20000, 2000);
+    CHECK_CONTAINS(r, "HTTP/1.1 431 ");
+    free(r);
+    free(big);
+    static const char huge[] = "POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n";
+    r = exchange(huge, strlen(huge), 2000);
+    CHECK_CONTAINS(r, "HTTP/1.1 413 ");
+    free(r);
+    static const char chunked[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    r = exchange(chunked, strlen(chunked), 2000);
+    CHECK_CONTAINS(r, "HTTP/1.1 501 ");
+    free(r);
+    static const char del[] = "DELETE / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    r = exchange(del, strlen(del), 2000);
+    CHECK_CONTAINS(r, "HTTP/1.1 405 ");
+    free(r);
+    /* the control endpoint: knobs and a measurable delay */
+    struct lab_knobs k = {0};
+    char *err = NULL;
+    CHECK_EQ_INT(lab_control(ip, inst_port, NULL, 1000000, &k, &err), 0);
+    CHECK_EQ_INT(k.concurrency, 64);
+    CHECK_EQ_INT(k.delay_ms, 0);
+    CHECK_EQ_INT(lab_control(ip, inst_port, "delay_ms=150", 1000000, &k, &err), 0);
+    CHECK_EQ_INT(k.delay_ms, 150);
+    uint64_t t0 = zd_now_us();
+    r = exchange(get, strlen(get), 2000);
+    uint64_t took = zd_now_us() - t0;
+    CHECK_CONTAINS(r, "200 OK");
+    CHECK(took >= 150000 && took < 1000000);
+    free(r);
+    CHECK_EQ_INT(lab_control(ip, inst_port, "delay_ms=0&bogus=1", 1000000, &k, &err), -1);
+    CHECK_CONTAINS(err, "unknown knob 'bogus'");
+    /* concurrency 1, 300 ms each: one served, one queued (served next), one refused */
+    CHECK_EQ_INT(
+        lab_control(ip, inst_port, "delay_ms=0&concurrency=1&service_ms=300", 1000000, &k, &err),
+        0);
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = conn_to();
+        ssize_t w = send(fds[i], get, strlen(get), MSG_NOSIGNAL);
+        (void)w;
+        zd_sleep_us(20000);
+    }
+    char *rs[3];
+    for (int i = 0; i < 3; i++) {
+        rs[i] = read_all(fds[i], 2000);
+        close(fds[i]);
+    }
+    CHECK_CONTAINS(rs[0], "200 OK");
+    CHECK_CONTAINS(rs[1], "200 OK");
+    CHECK_CONTAINS(rs[2], "503 Service Unavailable");
+    for (int i = 0; i < 3; i++)
+        free(rs[i]);
+    CHECK_EQ_INT(lab_control(ip, inst_port, NULL, 1000000, &k, &err), 0);
+    CHECK_EQ_INT(k.concurrency, 1);
+    free(err);
+    err = NULL;
+    inst_stop = 1;
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(inst_rc, 0);
+    /* nothing listens any more: refused is told apart (-2) */
+    CHECK_EQ_INT(lab_control(ip, inst_port, NULL, 1000000, &k, &err), -2);
+    free(err);
+}
+
 int main(void)
 {
     TH_RUN(test_config, test_log_lines, test_show_stat, test_select, test_ids, test_knobs,
-           test_events, test_default_dir);
+           test_events, test_default_dir, test_instance);
 }
