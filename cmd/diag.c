@@ -19,8 +19,8 @@ void diag_print(const struct scn_diags *d, FILE *f)
 bool diag_var_ok(const char *cmd, const char *arg)
 {
     const char *eq = strchr(arg, '=');
-    bool ok = eq && eq != arg && !(arg[0] >= '0' && arg[0] <= '9') &&
-              (size_t)(eq - arg) <= SCN_MAX_NAME;
+    bool ok =
+        eq && eq != arg && !(arg[0] >= '0' && arg[0] <= '9') && (size_t)(eq - arg) <= SCN_MAX_NAME;
     for (const char *p = arg; ok && p < eq; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '_'))

@@ -2,7 +2,8 @@
  * diag: how a command shows what is wrong with a scenario. `validate`, `plan` and `run` all
  * print parse errors the same way, one line each on stderr:
  *
- *   zonedef: scenarios/x.json:12:7: unknown key 'zone_id' in a step (did you mean 'zone'?) (at $.steps[0].zone_id)
+ *   zonedef: scenarios/x.json:12:7: unknown key 'zone_id' in a step (did you mean 'zone'?) (at
+ * $.steps[0].zone_id)
  *
  * and all take `--var name=value` the same way.
  */

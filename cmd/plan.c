@@ -48,8 +48,8 @@ static int ev_cmp(const void *a, const void *b)
         return x->at_us < y->at_us ? -1 : 1;
     /* at the same moment: undo before inject (the old fault is gone before a new one starts),
      * phases in their natural order */
-    static const int rank[] = {[EV_START] = 0, [EV_UNDO] = 1, [EV_INJECT] = 2, [EV_SETTLE] = 3,
-                               [EV_END] = 4};
+    static const int rank[] = {
+        [EV_START] = 0, [EV_UNDO] = 1, [EV_INJECT] = 2, [EV_SETTLE] = 3, [EV_END] = 4};
     if (rank[x->kind] != rank[y->kind])
         return rank[x->kind] < rank[y->kind] ? -1 : 1;
     return x->order < y->order ? -1 : x->order > y->order;
@@ -101,8 +101,7 @@ static void where(struct sbuf *sb, const struct scn_scenario *s, const struct sc
         sbuf_adds(sb, "the load");
         return;
     }
-    sbuf_addf(sb, "%s%s", st->sel.zone ? "zone " : "every zone",
-              st->sel.zone ? st->sel.zone : "");
+    sbuf_addf(sb, "%s%s", st->sel.zone ? "zone " : "every zone", st->sel.zone ? st->sel.zone : "");
     if (!scn_fault_selects(st->fault))
         return;
     for (size_t i = 0; i < st->sel.ntags; i++)
@@ -131,9 +130,7 @@ static void detail(struct sbuf *sb, const struct scn_scenario *s, const struct s
         if (st->jitter_us)
             sbuf_addf(sb, " +/-%s", zd_fmt_duration(st->jitter_us, b, sizeof(b)));
         break;
-    case SCN_FAULT_CPU_STRESS:
-        sbuf_addf(sb, "cpu %u%% x%u", st->cpu_percent, st->workers);
-        break;
+    case SCN_FAULT_CPU_STRESS: sbuf_addf(sb, "cpu %u%% x%u", st->cpu_percent, st->workers); break;
     case SCN_FAULT_KILL_PROCESS:
         sbuf_addf(sb, "%s SIG%s", st->process ? st->process : "?", sig_name(st->signal));
         break;
@@ -143,8 +140,7 @@ static void detail(struct sbuf *sb, const struct scn_scenario *s, const struct s
                   n > 28 ? "..." : "");
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -371,8 +367,8 @@ static int print_table(const struct scn_scenario *s, bool color)
             step = e->step->name;
             fault = scn_fault_name(e->step->fault);
             where(&w, s, e->step);
-            sbuf_adds(&d, e->step->fault == SCN_FAULT_TRAFFIC_SPIKE ? "back to base rate"
-                                                                    : "undone");
+            sbuf_adds(&d,
+                      e->step->fault == SCN_FAULT_TRAFFIC_SPIKE ? "back to base rate" : "undone");
             break;
         case EV_SETTLE:
             zd_fmt_duration(s->settle_us, f, sizeof(f));
@@ -613,12 +609,8 @@ int cmd_plan(int argc, char **argv)
             }
             vars[nvars++] = optarg;
             break;
-        case 'j':
-            json = true;
-            break;
-        default:
-            free(vars);
-            return ZD_EXIT_USAGE;
+        case 'j': json = true; break;
+        default: free(vars); return ZD_EXIT_USAGE;
         }
     }
     if (argc - optind != 1) {

@@ -52,12 +52,8 @@ int cmd_validate(int argc, char **argv)
             }
             vars[nvars++] = optarg;
             break;
-        case 'q':
-            quiet = true;
-            break;
-        default:
-            free(vars);
-            return ZD_EXIT_USAGE;
+        case 'q': quiet = true; break;
+        default: free(vars); return ZD_EXIT_USAGE;
         }
     }
     if (optind >= argc) {

@@ -123,7 +123,8 @@ static size_t check_string(const char *t, size_t len, size_t i, size_t *bad, con
             for (size_t k = 2; k < 6; k++) {
                 if (i + k >= len)
                     goto eof;
-                if (!((t[i + k] >= '0' && t[i + k] <= '9') || (t[i + k] >= 'a' && t[i + k] <= 'f') ||
+                if (!((t[i + k] >= '0' && t[i + k] <= '9') ||
+                      (t[i + k] >= 'a' && t[i + k] <= 'f') ||
                       (t[i + k] >= 'A' && t[i + k] <= 'F'))) {
                     *bad = i;
                     *what = "invalid \\u escape (it takes 4 hex digits)";
@@ -245,7 +246,7 @@ int jp_syntax(const char *t, size_t len, size_t *bad_off, const char **what)
                 goto out;
             } else {
                 *bad_off = i;
-                *what = c == '\'' ? "keys take double quotes, not single quotes"
+                *what = c == '\''              ? "keys take double quotes, not single quotes"
                         : c == '/' || c == '#' ? "comments are not allowed in JSON"
                                                : "expected a key in double quotes";
                 goto out;
@@ -336,21 +337,23 @@ size_t jp_scan(const char *t, size_t len, struct jp_value **out)
         char c = t[i];
         bool in_obj = depth && is_obj[depth - 1];
         switch (c) {
-        case ' ': case '\t': case '\n': case '\r': case ':':
-            i++;
-            continue;
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+        case ':': i++; continue;
         case ',':
             if (in_obj)
                 want_key[depth - 1] = true;
             i++;
             continue;
-        case '}': case ']':
+        case '}':
+        case ']':
             if (depth)
                 depth--;
             i++;
             continue;
-        default:
-            break;
+        default: break;
         }
         if (c == '"' && in_obj && want_key[depth - 1]) {
             pending_key = i;

@@ -48,15 +48,15 @@
 /* After this many problems in one file, stop listing them (one more line says so). */
 #define MAX_DIAGS 100
 
-#define SEC 1000000ull
+#define SEC    1000000ull
 #define NO_OFF ((size_t)-1)
 
 /* ---- names ------------------------------------------------------------------------------- */
 
 static const char *const fault_names[SCN_FAULT__COUNT + 1] = {
-    "kill_instances", "stop_instances", "blackhole_zone", "traffic_spike",
-    "latency",        "cpu_stress",     "kill_process",   "exec",
-    NULL,
+    "kill_instances", "stop_instances", "blackhole_zone",
+    "traffic_spike",  "latency",        "cpu_stress",
+    "kill_process",   "exec",           NULL,
 };
 
 const char *scn_fault_name(enum scn_fault f)
@@ -72,10 +72,8 @@ bool scn_fault_selects(enum scn_fault f)
     case SCN_FAULT_LATENCY:
     case SCN_FAULT_CPU_STRESS:
     case SCN_FAULT_KILL_PROCESS:
-    case SCN_FAULT_EXEC:
-        return true;
-    default:
-        return false;
+    case SCN_FAULT_EXEC: return true;
+    default: return false;
     }
 }
 
@@ -209,8 +207,7 @@ static struct scn_loc loc_of(struct ctx *c, const cJSON *n)
     size_t off = off_of(c, n);
     if (off != NO_OFF) {
         size_t o = off + c->base;
-        jp_linecol(c->full, c->len + c->base, o, o >= c->cur.off ? &c->cur : NULL, &l.line,
-                   &l.col);
+        jp_linecol(c->full, c->len + c->base, o, o >= c->cur.off ? &c->cur : NULL, &l.line, &l.col);
     }
     return l;
 }
@@ -282,8 +279,8 @@ static bool check_object(struct ctx *c, const cJSON *obj, const char *path, cons
         char *kp = path_key(path, m->string);
         const char *s = zd_suggest(m->string, known);
         if (s)
-            diag(c, key_off_of(c, m), kp, "unknown key '%s' in %s (did you mean '%s'?)",
-                 m->string, what, s);
+            diag(c, key_off_of(c, m), kp, "unknown key '%s' in %s (did you mean '%s'?)", m->string,
+                 what, s);
         else
             diag(c, key_off_of(c, m), kp, "unknown key '%s' in %s", m->string, what);
         free(kp);
@@ -356,15 +353,13 @@ static void parse_vars(struct ctx *c, const cJSON *vars)
 {
     if (vars) {
         if (!cJSON_IsObject(vars)) {
-            diag(c, off_of(c, vars), "$.vars", "'vars' must be an object, not %s",
-                 type_name(vars));
+            diag(c, off_of(c, vars), "$.vars", "'vars' must be an object, not %s", type_name(vars));
         } else {
             size_t n = 0;
             for (const cJSON *m = vars->child; m; m = m->next, n++) {
                 char *kp = path_key("$.vars", m->string);
                 if (n == SCN_MAX_VARS) {
-                    diag(c, key_off_of(c, m), kp, "too many variables (at most %d)",
-                         SCN_MAX_VARS);
+                    diag(c, key_off_of(c, m), kp, "too many variables (at most %d)", SCN_MAX_VARS);
                     free(kp);
                     break;
                 }
@@ -404,8 +399,8 @@ static void parse_vars(struct ctx *c, const cJSON *vars)
         const char *kv = c->cli[i];
         const char *eq = kv ? strchr(kv, '=') : NULL;
         if (!eq || !valid_var_name(kv, (size_t)(eq - kv))) {
-            diag(c, NO_OFF, NULL, "--var '%s' must look like name=value (name: letters, digits, '_')",
-                 kv ? kv : "");
+            diag(c, NO_OFF, NULL,
+                 "--var '%s' must look like name=value (name: letters, digits, '_')", kv ? kv : "");
             continue;
         }
         if (strlen(eq + 1) > SCN_MAX_STRING) {
@@ -497,8 +492,8 @@ static int str_node(struct ctx *c, const cJSON *n, const char *path, const char 
     return subst(c, n, path, max, out, NULL) == 0 ? 1 : -1;
 }
 
-static int get_str(struct ctx *c, const cJSON *obj, const char *key, const char *path,
-                   size_t max, char **out)
+static int get_str(struct ctx *c, const cJSON *obj, const char *key, const char *path, size_t max,
+                   char **out)
 {
     const cJSON *n = get(obj, key);
     if (!n)
@@ -510,8 +505,8 @@ static int get_str(struct ctx *c, const cJSON *obj, const char *key, const char 
 }
 
 /* A non-empty string without control characters (names, hosts, paths). */
-static int get_text(struct ctx *c, const cJSON *obj, const char *key, const char *path,
-                    size_t max, char **out)
+static int get_text(struct ctx *c, const cJSON *obj, const char *key, const char *path, size_t max,
+                    char **out)
 {
     char *v = NULL;
     int r = get_str(c, obj, key, path, max, &v);
@@ -534,8 +529,7 @@ static int get_text(struct ctx *c, const cJSON *obj, const char *key, const char
     return 1;
 }
 
-static int dur_node(struct ctx *c, const cJSON *n, const char *path, const char *key,
-                    uint64_t *out)
+static int dur_node(struct ctx *c, const cJSON *n, const char *path, const char *key, uint64_t *out)
 {
     if (!cJSON_IsString(n)) {
         if (cJSON_IsNumber(n))
@@ -543,8 +537,8 @@ static int dur_node(struct ctx *c, const cJSON *n, const char *path, const char 
                  "'%s' must be a duration string like \"%gs\" or \"500ms\", not a number", key,
                  n->valuedouble);
         else
-            diag(c, off_of(c, n), path, "'%s' must be a duration string like \"30s\", not %s",
-                 key, type_name(n));
+            diag(c, off_of(c, n), path, "'%s' must be a duration string like \"30s\", not %s", key,
+                 type_name(n));
         return -1;
     }
     char *v = NULL;
@@ -623,8 +617,7 @@ static int get_num(struct ctx *c, const cJSON *obj, const char *key, const char 
             errno = 0;
             v = strtod(s, &end);
             if (!*s || *end || errno) {
-                diag(c, off_of(c, n), p, "'%s' must be a number; its variables give '%s'", key,
-                     s);
+                diag(c, off_of(c, n), p, "'%s' must be a number; its variables give '%s'", key, s);
                 r = -1;
             }
             free(s);
@@ -643,10 +636,11 @@ static int get_num(struct ctx *c, const cJSON *obj, const char *key, const char 
     }
     if (r == 1 && ((lo_excl && v <= lo) || (!lo_excl && v < lo) || v > hi)) {
         if (lo_excl)
-            diag(c, off_of(c, n), p, "'%s' must be more than %.10g and at most %.10g (got %.10g)", key, lo,
-                 hi, v);
+            diag(c, off_of(c, n), p, "'%s' must be more than %.10g and at most %.10g (got %.10g)",
+                 key, lo, hi, v);
         else
-            diag(c, off_of(c, n), p, "'%s' must be between %.10g and %.10g (got %.10g)", key, lo, hi, v);
+            diag(c, off_of(c, n), p, "'%s' must be between %.10g and %.10g (got %.10g)", key, lo,
+                 hi, v);
         r = -1;
     }
     if (r == 1)
@@ -655,8 +649,8 @@ static int get_num(struct ctx *c, const cJSON *obj, const char *key, const char 
     return r;
 }
 
-static int get_u32(struct ctx *c, const cJSON *obj, const char *key, const char *path,
-                   uint32_t lo, uint32_t hi, uint32_t *out)
+static int get_u32(struct ctx *c, const cJSON *obj, const char *key, const char *path, uint32_t lo,
+                   uint32_t hi, uint32_t *out)
 {
     double v = 0;
     int r = get_num(c, obj, key, path, lo, false, hi, true, &v);
@@ -681,8 +675,8 @@ static int get_bool(struct ctx *c, const cJSON *obj, const char *key, const char
 }
 
 /* An object of string values -> kv list. */
-static int get_kv(struct ctx *c, const cJSON *obj, const char *key, const char *path,
-                  size_t maxn, bool header, struct scn_kv **out, size_t *nout)
+static int get_kv(struct ctx *c, const cJSON *obj, const char *key, const char *path, size_t maxn,
+                  bool header, struct scn_kv **out, size_t *nout)
 {
     const cJSON *n = get(obj, key);
     if (!n)
@@ -772,8 +766,7 @@ static bool check_regex(struct ctx *c, const cJSON *n, const char *path, const c
     return false;
 }
 
-static int get_regex(struct ctx *c, const cJSON *obj, const char *key, const char *path,
-                     char **out)
+static int get_regex(struct ctx *c, const cJSON *obj, const char *key, const char *path, char **out)
 {
     const cJSON *n = get(obj, key);
     if (!n)
@@ -846,8 +839,7 @@ static bool status_node(struct ctx *c, const cJSON *n, const char *path, struct 
         bool ok = parse_status_str(s, st);
         if (!ok)
             diag(c, off_of(c, n), path,
-                 "status '%s' must be a code (200), a class (\"2xx\") or a range (\"200-204\")",
-                 s);
+                 "status '%s' must be a code (200), a class (\"2xx\") or a range (\"200-204\")", s);
         free(s);
         return ok;
     }
@@ -860,9 +852,9 @@ static bool status_node(struct ctx *c, const cJSON *n, const char *path, struct 
 
 static const char *const target_keys_common[] = {"kind", "url", "zones", NULL};
 static const char *const target_keys_lab[] = {"lab_dir", NULL};
-static const char *const target_keys_ssh[] = {"user",   "port",     "key",         "known_hosts",
-                                              "strict_host_key", "connect_timeout", "parallel",
-                                              "service", "sudo",    NULL};
+static const char *const target_keys_ssh[] = {
+    "user",     "port",    "key",  "known_hosts", "strict_host_key", "connect_timeout",
+    "parallel", "service", "sudo", NULL};
 static const char *const target_keys_aws[] = {"region",        "endpoint",     "profile", "tags",
                                               "load_balancer", "target_group", "asg",     NULL};
 static const char *const target_kinds[] = {"lab", "ssh", "aws", NULL};
@@ -887,14 +879,13 @@ static bool valid_zone_name(const char *s)
     return true;
 }
 
-static void add_zone(struct ctx *c, const cJSON *n, const char *path, const char *name,
-                     size_t *cap)
+static void add_zone(struct ctx *c, const cJSON *n, const char *path, const char *name, size_t *cap)
 {
     struct scn_target *t = &c->s->target;
     if (!valid_zone_name(name)) {
         diag(c, n ? key_off_of(c, n) : NO_OFF, path,
-             "zone name '%s' must be lowercase letters, digits, '-', '_' or '.' (at most %d)",
-             name, SCN_MAX_NAME);
+             "zone name '%s' must be lowercase letters, digits, '-', '_' or '.' (at most %d)", name,
+             SCN_MAX_NAME);
         return;
     }
     for (size_t i = 0; i < t->nzones; i++) {
@@ -946,8 +937,7 @@ static bool valid_host(const char *h)
 static void parse_zone_list(struct ctx *c, const cJSON *z, const char *path, size_t *cap)
 {
     if (!cJSON_IsArray(z)) {
-        diag(c, off_of(c, z), path, "'zones' must be a list of zone names, not %s",
-             type_name(z));
+        diag(c, off_of(c, z), path, "'zones' must be a list of zone names, not %s", type_name(z));
         return;
     }
     size_t i = 0;
@@ -1060,8 +1050,10 @@ static void parse_target(struct ctx *c, const cJSON *tn)
         }
     }
     free(ks);
-    const char *const *mine = kind == 0 ? target_keys_lab : kind == 1 ? target_keys_ssh
-                                                       : kind == 2 ? target_keys_aws : NULL;
+    const char *const *mine = kind == 0   ? target_keys_lab
+                              : kind == 1 ? target_keys_ssh
+                              : kind == 2 ? target_keys_aws
+                                          : NULL;
     const char *all[64];
     size_t na = 0;
     const char *const *lists[] = {target_keys_common, target_keys_lab, target_keys_ssh,
@@ -1080,9 +1072,8 @@ static void parse_target(struct ctx *c, const cJSON *tn)
                 if (k != kind && in_list(lists[k + 1], m->string)) {
                     char *kp = path_key(P, m->string);
                     diag(c, key_off_of(c, m), kp,
-                         "'%s' does not apply to %s %s target (it is for %s targets)",
-                         m->string, kind == SCN_TARGET_LAB ? "a" : "an", target_kinds[kind],
-                         target_kinds[k]);
+                         "'%s' does not apply to %s %s target (it is for %s targets)", m->string,
+                         kind == SCN_TARGET_LAB ? "a" : "an", target_kinds[kind], target_kinds[k]);
                     free(kp);
                     break;
                 }
@@ -1159,8 +1150,7 @@ static void parse_target(struct ctx *c, const cJSON *tn)
             }
         }
         if (get_text(c, tn, "endpoint", P, SCN_MAX_STRING, &t->aws_endpoint) > 0 &&
-            !check_url(c, get(tn, "endpoint"), "$.target.endpoint", "endpoint",
-                       t->aws_endpoint)) {
+            !check_url(c, get(tn, "endpoint"), "$.target.endpoint", "endpoint", t->aws_endpoint)) {
             free(t->aws_endpoint);
             t->aws_endpoint = NULL;
         }
@@ -1175,12 +1165,12 @@ static void parse_target(struct ctx *c, const cJSON *tn)
 /* ---- load, steady state ------------------------------------------------------------------- */
 
 static const char *const load_keys[] = {
-    "rate",    "ramp",    "connections", "threads", "max_in_flight", "timeout",  "connect_timeout",
-    "method",  "headers", "body",        "expect",  "http2",         "insecure", "interval",
+    "rate",   "ramp",    "connections", "threads", "max_in_flight", "timeout",  "connect_timeout",
+    "method", "headers", "body",        "expect",  "http2",         "insecure", "interval",
     NULL};
 static const char *const load_expect_keys[] = {"status", "body", NULL};
-static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
-                                      NULL};
+static const char *const methods[] = {"GET",    "HEAD",  "POST",    "PUT",
+                                      "DELETE", "PATCH", "OPTIONS", NULL};
 
 static void parse_load(struct ctx *c, const cJSON *ln, const cJSON *root)
 {
@@ -1209,9 +1199,9 @@ static void parse_load(struct ctx *c, const cJSON *ln, const cJSON *root)
     get_dur_range(c, ln, "interval", P, 10000, false, 10 * SEC, &l->interval_us);
     if (get_text(c, ln, "method", P, 16, &l->method) > 0 && !in_list(methods, l->method)) {
         const char *s = zd_suggest(l->method, methods);
-        diag(c, off_of(c, get(ln, "method")), "$.load.method",
-             "unknown HTTP method '%s'%s%s%s", l->method, s ? " (did you mean '" : "",
-             s ? s : "", s ? "'?)" : " (GET, HEAD, POST, PUT, DELETE, PATCH or OPTIONS)");
+        diag(c, off_of(c, get(ln, "method")), "$.load.method", "unknown HTTP method '%s'%s%s%s",
+             l->method, s ? " (did you mean '" : "", s ? s : "",
+             s ? "'?)" : " (GET, HEAD, POST, PUT, DELETE, PATCH or OPTIONS)");
     }
     get_kv(c, ln, "headers", P, SCN_MAX_HEADERS, true, &l->headers, &l->nheaders);
     get_str(c, ln, "body", P, SCN_MAX_BODY, &l->body);
@@ -1285,8 +1275,8 @@ static void parse_steady(struct ctx *c, const cJSON *n)
 
 /* ---- guards and expectations --------------------------------------------------------------- */
 
-static const char *const guard_keys[] = {"abort_if_error_rate", "for", "min_healthy",
-                                         "max_duration", "kill_switch", NULL};
+static const char *const guard_keys[] = {"abort_if_error_rate", "for",         "min_healthy",
+                                         "max_duration",        "kill_switch", NULL};
 
 static void parse_guards(struct ctx *c, const cJSON *n)
 {
@@ -1305,8 +1295,8 @@ static void parse_guards(struct ctx *c, const cJSON *n)
     get_text(c, n, "kill_switch", P, SCN_MAX_STRING, &g->kill_switch);
 }
 
-static const char *const expect_keys[] = {"recovery_time", "detect_time", "availability",
-                                          "max_error_rate", "p99", "min_score", NULL};
+static const char *const expect_keys[] = {
+    "recovery_time", "detect_time", "availability", "max_error_rate", "p99", "min_score", NULL};
 
 static void parse_expect(struct ctx *c, const cJSON *n)
 {
@@ -1327,10 +1317,10 @@ static void parse_expect(struct ctx *c, const cJSON *n)
 
 /* ---- steps ---------------------------------------------------------------------------------- */
 
-#define F(x) (1u << (x))
+#define F(x)  (1u << (x))
 #define F_ALL ((1u << SCN_FAULT__COUNT) - 1)
 #define F_SELECT                                                                                   \
-    (F(SCN_FAULT_KILL_INSTANCES) | F(SCN_FAULT_STOP_INSTANCES) | F(SCN_FAULT_LATENCY) |           \
+    (F(SCN_FAULT_KILL_INSTANCES) | F(SCN_FAULT_STOP_INSTANCES) | F(SCN_FAULT_LATENCY) |            \
      F(SCN_FAULT_CPU_STRESS) | F(SCN_FAULT_KILL_PROCESS) | F(SCN_FAULT_EXEC))
 
 static const struct {
@@ -1357,18 +1347,19 @@ static const struct {
     {"command", F(SCN_FAULT_EXEC)},
     {"undo", F(SCN_FAULT_EXEC)},
 };
-static const char *const step_key_names[] = {
-    "name", "at",   "fault",  "expect", "for",  "zone",    "tags",   "count",   "percent", "rate",
-    "ramp", "delay", "jitter", "cpu",   "workers", "process", "signal", "command", "undo", NULL};
+static const char *const step_key_names[] = {"name",    "at",     "fault",   "expect",  "for",
+                                             "zone",    "tags",   "count",   "percent", "rate",
+                                             "ramp",    "delay",  "jitter",  "cpu",     "workers",
+                                             "process", "signal", "command", "undo",    NULL};
 static const char *const step_expect_keys[] = {"recovery_time", "detect_time", "max_error_rate",
                                                NULL};
 
 static const struct {
     const char *name;
     int sig;
-} signals[] = {{"KILL", SIGKILL}, {"TERM", SIGTERM}, {"STOP", SIGSTOP}, {"INT", SIGINT},
-               {"HUP", SIGHUP},   {"QUIT", SIGQUIT}, {"ABRT", SIGABRT}, {"USR1", SIGUSR1},
-               {"USR2", SIGUSR2}};
+} signals[] = {{"KILL", SIGKILL}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+               {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
+               {"ABRT", SIGABRT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
 
 static bool zone_exists(const struct scn_target *t, const char *z)
 {
@@ -1432,8 +1423,9 @@ static bool parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_
     const cJSON *fn = get(n, "fault");
     char *fs = NULL;
     if (!fn) {
-        missing(c, n, P, "fault", "(kill_instances, stop_instances, blackhole_zone, "
-                                  "traffic_spike, latency, cpu_stress, kill_process or exec)");
+        missing(c, n, P, "fault",
+                "(kill_instances, stop_instances, blackhole_zone, "
+                "traffic_spike, latency, cpu_stress, kill_process or exec)");
     } else {
         char *fp = path_key(P, "fault");
         if (str_node(c, fn, fp, "fault", 64, &fs) > 0) {
@@ -1594,8 +1586,7 @@ static bool parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_
             why = "(the undo command runs when 'for' ends)";
         }
         break;
-    default:
-        break;
+    default: break;
     }
     if (need_for && !get(n, "for"))
         missing(c, n, P, "for", why);
@@ -1623,8 +1614,7 @@ static void parse_steps(struct ctx *c, const cJSON *n)
     if (!n)
         return;
     if (!cJSON_IsArray(n)) {
-        diag(c, off_of(c, n), "$.steps", "'steps' must be a list of steps, not %s",
-             type_name(n));
+        diag(c, off_of(c, n), "$.steps", "'steps' must be a list of steps, not %s", type_name(n));
         return;
     }
     size_t cnt = (size_t)cJSON_GetArraySize(n);
@@ -1702,9 +1692,9 @@ static void parse_steps(struct ctx *c, const cJSON *n)
 
 /* ---- probes --------------------------------------------------------------------------------- */
 
-static const char *const probe_keys[] = {"name", "kind",    "interval", "timeout", "url",
-                                         "status", "body",  "command",  "zone",    "min_healthy",
-                                         NULL};
+static const char *const probe_keys[] = {"name", "kind",        "interval", "timeout",
+                                         "url",  "status",      "body",     "command",
+                                         "zone", "min_healthy", NULL};
 static const char *const probe_kinds[] = {"http", "command", "lb_health", NULL};
 
 static void parse_probes(struct ctx *c, const cJSON *n)
@@ -1747,9 +1737,9 @@ static void parse_probes(struct ctx *c, const cJSON *n)
                 if (kind < 0) {
                     char *kp = path_key(P, "kind");
                     const char *sg = zd_suggest(ks, probe_kinds);
-                    diag(c, off_of(c, kn), kp,
-                         "unknown probe kind '%s'%s%s%s", ks, sg ? " (did you mean '" : "",
-                         sg ? sg : "", sg ? "'?)" : " (http, command or lb_health)");
+                    diag(c, off_of(c, kn), kp, "unknown probe kind '%s'%s%s%s", ks,
+                         sg ? " (did you mean '" : "", sg ? sg : "",
+                         sg ? "'?)" : " (http, command or lb_health)");
                     free(kp);
                 }
             }
@@ -1762,8 +1752,8 @@ static void parse_probes(struct ctx *c, const cJSON *n)
             static const struct {
                 const char *key;
                 int kind;
-            } own[] = {{"url", SCN_PROBE_HTTP},      {"status", SCN_PROBE_HTTP},
-                       {"body", SCN_PROBE_HTTP},     {"command", SCN_PROBE_COMMAND},
+            } own[] = {{"url", SCN_PROBE_HTTP},       {"status", SCN_PROBE_HTTP},
+                       {"body", SCN_PROBE_HTTP},      {"command", SCN_PROBE_COMMAND},
                        {"zone", SCN_PROBE_LB_HEALTH}, {"min_healthy", SCN_PROBE_LB_HEALTH}};
             if (kind >= 0) {
                 for (size_t k = 0; k < ZD_ARRAY_LEN(own); k++) {
@@ -1826,9 +1816,9 @@ static void parse_probes(struct ctx *c, const cJSON *n)
 
 /* ---- the whole file ------------------------------------------------------------------------- */
 
-static const char *const top_keys[] = {"name",  "description", "vars",   "target", "load",
-                                       "steady_state", "warmup", "settle", "steps", "probes",
-                                       "guards", "expect", NULL};
+static const char *const top_keys[] = {"name",         "description", "vars",   "target", "load",
+                                       "steady_state", "warmup",      "settle", "steps",  "probes",
+                                       "guards",       "expect",      NULL};
 
 static void parse_root(struct ctx *c, const cJSON *root)
 {
@@ -1849,8 +1839,8 @@ static void parse_root(struct ctx *c, const cJSON *root)
     } else if (get_text(c, root, "name", "$", SCN_MAX_NAME + 64, &s->name) > 0) {
         bool ok = strlen(s->name) <= SCN_MAX_NAME;
         for (const char *q = s->name; *q; q++)
-            if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '.' ||
-                  *q == '_' || *q == '-'))
+            if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '.' || *q == '_' ||
+                  *q == '-'))
                 ok = false;
         if (!ok)
             diag(c, off_of(c, nn), "$.name",
@@ -2020,8 +2010,8 @@ int scn_load_buffer(const char *name, const char *text, size_t len, const char *
         c.base = 3;
     }
     if (len > SCN_MAX_FILE_BYTES) {
-        diag(&c, NO_OFF, NULL, "file is %zu bytes, larger than the limit of %u bytes (1 MiB)",
-             len, SCN_MAX_FILE_BYTES);
+        diag(&c, NO_OFF, NULL, "file is %zu bytes, larger than the limit of %u bytes (1 MiB)", len,
+             SCN_MAX_FILE_BYTES);
         goto fail;
     }
     size_t ws = 0;
@@ -2094,7 +2084,8 @@ int scn_load_file(const char *path, const char *const *vars, size_t nvars,
         struct scn_diag d = {xasprintf("%s: file is %lld bytes, larger than the limit of %u "
                                        "bytes (1 MiB)",
                                        path, (long long)st.st_size, SCN_MAX_FILE_BYTES),
-                             {0, 0}, NULL};
+                             {0, 0},
+                             NULL};
         ZD_GROW(diags->v, diags->cap, diags->n + 1);
         diags->v[diags->n++] = d;
         return -1;

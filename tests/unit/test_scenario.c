@@ -238,7 +238,8 @@ static void test_valid_files(void)
             CHECK_EQ_STR(s->path, files[i]);
             char *got = dump(s);
             char *save = NULL;
-            for (char *line = strtok_r(exp, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            for (char *line = strtok_r(exp, "\n", &save); line;
+                 line = strtok_r(NULL, "\n", &save)) {
                 if (line[0] == '#')
                     continue;
                 char *want = xasprintf("\n%s\n", line);
@@ -292,7 +293,7 @@ static void test_invalid_files(void)
 }
 
 static int load_str(const char *text, const char *const *vars, size_t nvars,
-                     struct scn_scenario **s, struct scn_diags *d)
+                    struct scn_scenario **s, struct scn_diags *d)
 {
     return scn_load_buffer("t.json", text, strlen(text), vars, nvars, s, d);
 }
@@ -362,8 +363,9 @@ static void test_vars(void)
     const char *v3[] = {"len=1s", "no_equals"};
     CHECK_EQ_INT(load_str(base, v3, 2, &s, &d), -1);
     CHECK_EQ_INT(d.n, 1);
-    CHECK_EQ_STR(d.n ? d.v[0].msg : "",
-                 "t.json: --var 'no_equals' must look like name=value (name: letters, digits, '_')");
+    CHECK_EQ_STR(
+        d.n ? d.v[0].msg : "",
+        "t.json: --var 'no_equals' must look like name=value (name: letters, digits, '_')");
     scn_diags_free(&d);
 }
 
@@ -421,7 +423,9 @@ static void test_size_limits(void)
     sbuf_adds(&sb, "{\"name\": \"long\", \"description\": \"");
     for (int i = 0; i < SCN_MAX_STRING + 1; i++)
         sbuf_addc(&sb, 'x');
-    sbuf_adds(&sb, "\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\"}, \"load\": {\"rate\": 1}}");
+    sbuf_adds(
+        &sb,
+        "\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\"}, \"load\": {\"rate\": 1}}");
     CHECK_EQ_INT(load_str(sbuf_str(&sb), NULL, 0, &s, &d), -1);
     CHECK_CONTAINS(d.n ? d.v[0].msg : "", "string is longer than 4096 bytes");
     CHECK_CONTAINS(d.n ? d.v[0].msg : "", "t.json:1:33:");
@@ -445,10 +449,11 @@ static void test_defaults_and_derived(void)
 {
     struct scn_scenario *s = NULL;
     struct scn_diags d = {NULL, 0, 0};
-    const char *t = "{\"name\": \"d\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\"},"
-                    " \"load\": {\"rate\": 10}, \"warmup\": \"5s\", \"settle\": \"3s\","
-                    " \"steps\": [{\"at\": \"20s\", \"fault\": \"kill_instances\"},"
-                    " {\"at\": \"6s\", \"fault\": \"latency\", \"delay\": \"1ms\", \"for\": \"30s\"}]}";
+    const char *t =
+        "{\"name\": \"d\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\"},"
+        " \"load\": {\"rate\": 10}, \"warmup\": \"5s\", \"settle\": \"3s\","
+        " \"steps\": [{\"at\": \"20s\", \"fault\": \"kill_instances\"},"
+        " {\"at\": \"6s\", \"fault\": \"latency\", \"delay\": \"1ms\", \"for\": \"30s\"}]}";
     CHECK_EQ_INT(load_str(t, NULL, 0, &s, &d), 0);
     if (s) {
         CHECK_EQ_INT(s->duration_us, 39000000); /* 6s + 30s + settle 3s */
@@ -536,6 +541,6 @@ int main(void)
         printf("0 passed, 1 failed\n");
         return 1;
     }
-    TH_RUN(test_valid_files, test_invalid_files, test_three_mistakes, test_vars,
-           test_deep_nesting, test_size_limits, test_defaults_and_derived, test_jsonpos);
+    TH_RUN(test_valid_files, test_invalid_files, test_three_mistakes, test_vars, test_deep_nesting,
+           test_size_limits, test_defaults_and_derived, test_jsonpos);
 }
