@@ -56,7 +56,10 @@ check "lab up" [ $? -eq 0 ]
 
 # ---- (a) zone black-hole: TTD and TTR against HAProxy's log; (g) report --recompute ----------
 write_scn bh '[ { "name": "zone-b", "at": "3s", "fault": "blackhole_zone", "zone": "b", "for": "5s" } ]' \
-    '"expect": { "recovery_time": "10s", "availability": 0.5 }'
+    '"expect": { "recovery_time": "10s", "availability": 0.5 },
+  "probes": [ { "name": "home", "kind": "http", "url": "http://127.0.0.1:18000/", "interval": "500ms", "timeout": "1s" },
+              { "name": "false", "kind": "command", "command": "exit 1" },
+              { "name": "b-alive", "kind": "lb_health", "zone": "b", "interval": "500ms" } ]'
 run_zd out rc run "$TMP/bh.json" --out "$TMP/bh" --ci
 check_eq "black-hole run passes (exit 0)" 0 "$rc"
 check_contains "the black-hole is announced" "$out" "inject blackhole_zone zone-b: black-hole zone b"
@@ -78,6 +81,10 @@ check_eq "journal: intent is written before applied" "intent applied undo_intent
 check_eq "journal: the action is the lab's, verbatim JSON" lab "$(jq -r 'select(.type == "intent") | .action.kind' "$J")"
 check_eq "journal: last record is the result" end "$(tail -n 1 "$J" | jq -r .type)"
 check_eq "the black-hole is gone after the run" 0 "$(bh_tables)"
+check_contains "a failing command probe is reported" "$out" "probe false fails: exit 1"
+check_contains "the lb_health probe sees zone b leave" "$out" "probe b-alive fails: 0 healthy in zone b"
+check_contains "...and come back" "$out" "probe b-alive passes again: 2 healthy in zone b"
+check "the http probe passed and was journaled" [ "$(jq -s '[.[] | select(.type == "probe" and .name == "home" and .ok)] | length' "$J")" -ge 5 ]
 printed=$(printf '%s\n' "$out" | sed -nE 's/^scorecard bh: passed, score ([0-9.]+)\/100$/\1/p')
 run_zd out rc report --recompute "$TMP/bh"
 check_eq "report --recompute exits 0" 0 "$rc"
@@ -108,11 +115,15 @@ abs_le "kill TTR = the victim out of rotation" "$(jq '.faults[0].ttr_us' "$R")" 
 check "the healer replaced $victim after the kill" [ "$healed" != null ] && check "...after the kill" [ "$healed" -gt "$inj" ]
 
 # ---- (e) exit codes 1, 2, 5 and --dry-run ---------------------------------------------------
-write_scn strict '[]' '"expect": { "p99": "1us" }'
+write_scn strict '[ { "name": "spike", "at": "1s", "fault": "traffic_spike", "rate": 400, "for": "1s" } ]' \
+    '"expect": { "p99": "1us" }'
 sed -i 's/"warmup": "3s"/"warmup": "1s"/; s/"settle": "3s"/"settle": "1s"/' "$TMP/strict.json"
 run_zd out rc run "$TMP/strict.json" --out "$TMP/strict"
 check_eq "an impossible expectation: exit 1" 1 "$rc"
 check_match "the failed check is shown" "$out" 'FAIL +p99 latency +want <= 1us'
+check_eq "a traffic spike doubles the rate while it lasts" "200 400 200" \
+    "$(jq -r 'select(.type == "interval" and (.i == 5 or .i == 15 or .i == 25)) | .rate' "$TMP/strict/journal.jsonl" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "...and the requests follow" 40 "$(jq 'select(.type == "interval" and .i == 15) | .total' "$TMP/strict/journal.jsonl")"
 printf '{\n  "name": "bad",\n  "zone_id": 1\n}\n' >"$TMP/bad.json"
 run_zd out rc run "$TMP/bad.json"
 check_eq "an invalid file: exit 2" 2 "$rc"
@@ -167,6 +178,15 @@ check_eq "kill-switch file: exit 3" 3 "$?"
 check_contains "the guard is named" "$(cat "$TMP/ks.log")" "kill-switch file '$TMP/STOP' exists"
 check_eq "kill-switch: the black-hole is undone" 0 "$(bh_tables)"
 check_eq "kill-switch: journaled as a guard" kill_switch "$(jq -r 'select(.type == "guard") | .guard' "$TMP/ks/journal.jsonl")"
+
+# ---- (e) exit 3 from the capacity guard ------------------------------------------------------
+write_scn cap '[ { "name": "zone-b", "at": "2s", "fault": "blackhole_zone", "zone": "b", "for": "30s" } ]' \
+    '"guards": { "min_healthy": 0.9 }'
+sed -i 's/"warmup": "3s"/"warmup": "2s"/' "$TMP/cap.json"
+run_zd out rc run "$TMP/cap.json" --out "$TMP/cap"
+check_eq "healthy capacity below the floor: exit 3" 3 "$rc"
+check_contains "the capacity guard is named" "$out" "healthy capacity 4/6 is below 90%"
+check_eq "capacity guard: the black-hole is undone" 0 "$(bh_tables)"
 
 # ---- (e) exit 4: an undo that fails; recover retries it --------------------------------------
 write_scn undo '[ { "name": "flaky", "at": "1s", "fault": "exec", "command": "true", "undo": "test -e '"$TMP"'/undo-ok", "for": "1s" } ]'
