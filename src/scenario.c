@@ -259,17 +259,25 @@ static bool check_object(struct ctx *c, const cJSON *obj, const char *path, cons
         diag(c, off_of(c, obj), path, "%s must be an object, not %s", what, type_name(obj));
         return false;
     }
-    for (const cJSON *m = obj->child; m; m = m->next) {
-        for (const cJSON *p = obj->child; p != m; p = p->next) {
-            if (strcmp(p->string, m->string) == 0) {
-                struct scn_loc l = loc_of(c, p);
-                char *kp = path_key(path, m->string);
-                diag(c, key_off_of(c, m), kp, "duplicate key '%s' (first at %d:%d)", m->string,
-                     l.line, l.col);
-                free(kp);
-                break;
+    /* duplicates of known keys only (an unknown key is reported as such): O(members x known),
+     * never O(members^2), so 90000 distinct keys cannot stall the check */
+    for (size_t i = 0; known[i]; i++) {
+        const cJSON *first = NULL;
+        for (const cJSON *m = obj->child; m && c->nerr <= MAX_DIAGS; m = m->next) {
+            if (strcmp(m->string, known[i]) != 0)
+                continue;
+            if (!first) {
+                first = m;
+                continue;
             }
+            struct scn_loc l = loc_of(c, first);
+            char *kp = path_key(path, m->string);
+            diag(c, key_off_of(c, m), kp, "duplicate key '%s' (first at %d:%d)", m->string, l.line,
+                 l.col);
+            free(kp);
         }
+    }
+    for (const cJSON *m = obj->child; m && c->nerr <= MAX_DIAGS; m = m->next) {
         bool ok = false;
         for (size_t i = 0; known[i]; i++)
             if (strcmp(known[i], m->string) == 0)
