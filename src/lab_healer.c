@@ -11,7 +11,9 @@
  *     second, those spares go away again (`state maint`, then the process is stopped);
  *   - overload: when instances keep queueing or rejecting for the heal delay, it adds one spare
  *     (up to every spare slot) and removes those again after 10 s without queueing.
- * Every action is one line in DIR/healer.log: iso time, wall us, action, zone, instance, detail.
+ * It also restarts HAProxy a second after it died (kill_process haproxy: a load balancer
+ * failure the lab recovers from). Every action is one line in DIR/healer.log: iso time, wall us,
+ * action, zone, instance, detail.
  */
 #include "lab.h"
 
@@ -52,6 +54,8 @@ struct healer {
     uint64_t up_since[LAB_MAX_ZONES];
     bool compensated[LAB_MAX_ZONES];
     uint64_t overload_since, calm_since, last_scale_us;
+    bool lb_seen; /* lab_up started HAProxy: from then on the healer keeps it running */
+    uint64_t lb_dead_us;
 };
 
 void lab_healer_log(const char *dir, const char *action, const char *zone, const char *inst,
@@ -311,6 +315,82 @@ static void check_zones(struct healer *h, uint64_t now)
 }
 
 /* Overload: instances queueing or rejecting, read from their stats files. */
+/* HAProxy is supervised too: a kill_process on it is a load balancer failure the lab recovers
+ * from, like a managed LB would. The restarted HAProxy starts from haproxy.cfg, so the spare
+ * slots in use are enabled again. */
+static void check_lb(struct healer *h, uint64_t now)
+{
+    if (lab_pid_get(h->dir, "haproxy")) {
+        h->lb_seen = true;
+        h->lb_dead_us = 0;
+        return;
+    }
+    if (!h->lb_seen)
+        return; /* lab_up has not started it yet */
+    if (!h->lb_dead_us)
+        h->lb_dead_us = now;
+    if (now - h->lb_dead_us < 1000000)
+        return;
+    char *cfg = xasprintf("%s/haproxy.cfg", h->dir), *log = xasprintf("%s/haproxy.log", h->dir),
+         *errp = xasprintf("%s/haproxy.err", h->dir);
+    const char *bin =
+        zd_file_exists("/usr/sbin/haproxy") ? "/usr/sbin/haproxy" : "/usr/bin/haproxy";
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        int in = open("/dev/null", O_RDONLY);
+        int o = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int e = open(errp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (in < 0 || o < 0 || e < 0)
+            _exit(127);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        signal(SIGTERM, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        char *argv[] = {(char *)bin, (char *)"-db", (char *)"-f", cfg, NULL};
+        execv(bin, argv);
+        _exit(127);
+    }
+    char *e = NULL;
+    if (pid < 0 || lab_pid_put(h->dir, "haproxy", pid, &e) < 0) {
+        lab_healer_log(h->dir, "restart_lb_failed", "-", "haproxy", "%s",
+                       pid < 0 ? strerror(errno) : e);
+        h->lb_dead_us = now; /* try again in a second */
+    } else {
+        lab_healer_log(h->dir, "restart_lb", "-", "haproxy",
+                       "HAProxy was gone for %llums; restarted, new pid %d",
+                       (unsigned long long)((now - h->lb_dead_us) / 1000), (int)pid);
+        h->lb_dead_us = 0;
+        /* its runtime state is gone with it: enable the spares in use once it listens */
+        for (int i = 0; i < 50; i++) {
+            char *out = NULL;
+            if (lab_haproxy_cmd(h->dir, "show info", &out, NULL) == 0) {
+                free(out);
+                break;
+            }
+            zd_sleep_us(20000);
+        }
+        for (int z = 0; z < h->cfg.zones; z++)
+            for (int s = h->cfg.per_zone; s < h->cfg.per_zone + h->cfg.spares; s++)
+                if (h->s[z][s].why != W_NONE) {
+                    char cmd[64], *out = NULL;
+                    snprintf(cmd, sizeof(cmd), "set server " LAB_BACKEND "/%c%d state ready",
+                             lab_zone_name(z), s + 1);
+                    if (lab_haproxy_cmd(h->dir, cmd, &out, NULL) == 0)
+                        free(out);
+                }
+    }
+    free(e);
+    free(cfg);
+    free(log);
+    free(errp);
+}
+
 static void check_load(struct healer *h, uint64_t now)
 {
     unsigned queued = 0, running = 0;
@@ -414,6 +494,7 @@ int lab_healer_run(const char *dir, const char *exe, volatile int *stop, char **
         reap(h, now);
         replace_dead(h, now);
         if (now >= next_check) {
+            check_lb(h, now);
             check_zones(h, now);
             check_load(h, zd_now_us());
             next_check = now + CHECK_US;

@@ -128,6 +128,13 @@ done
 wait
 check_match "sustained queueing makes the healer scale out" "$(cat "$D/healer.log")" $'scale_out\t.\t.[34]\toverload'
 
+# --- the load balancer dies: the healer restarts it ----------------------------------------
+hp=$(json | jq -r '.processes[] | select(.name=="haproxy") | .pid')
+kill -9 "$hp"
+lb_back() { [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' 127.0.0.1:18000/)" = 200 ]; }
+check "a killed HAProxy is restarted and serves again" wait_for 4 lb_back
+check_match "the healer log says so" "$(cat "$D/healer.log")" $'restart_lb\t-\thaproxy'
+
 # --- garbage does not kill an instance ----------------------------------------------------
 b1=$(json | jq -r '.processes[] | select(.name=="b1") | .pid')
 { printf 'GARBAGE \x00\x01\r\n\r\n'; head -c 40000 /dev/urandom; } >/dev/tcp/127.0.2.1/18080 2>/dev/null
