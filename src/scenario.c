@@ -214,9 +214,20 @@ static struct scn_loc loc_of(struct ctx *c, const cJSON *n)
 
 /* ---- paths and types --------------------------------------------------------------------- */
 
+/* "$.a.b", or "$.a[\"odd key\"]" when the key is not a plain name */
 static char *path_key(const char *path, const char *key)
 {
-    return xasprintf("%s.%s", path, key);
+    bool plain = *key != '\0';
+    for (const char *q = key; *q && plain; q++)
+        plain = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+                *q == '_' || *q == '-';
+    if (plain)
+        return xasprintf("%s.%s", path, key);
+    struct sbuf sb = SBUF_INIT;
+    sbuf_addf(&sb, "%s[", path);
+    sbuf_add_json_str(&sb, key);
+    sbuf_addc(&sb, ']');
+    return sbuf_detach(&sb);
 }
 
 static char *path_idx(const char *path, size_t i)
@@ -532,6 +543,23 @@ static int get_text(struct ctx *c, const cJSON *obj, const char *key, const char
         free(p);
         free(v);
         return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+/* A path option: a leading "~/" means $HOME, as in a shell. Returns what get_text returns. */
+static int get_path(struct ctx *c, const cJSON *obj, const char *key, const char *path, char **out)
+{
+    char *v = NULL;
+    int r = get_text(c, obj, key, path, SCN_MAX_STRING, &v);
+    if (r <= 0)
+        return r;
+    const char *home = getenv("HOME");
+    if (zd_str_has_prefix(v, "~/") && home && *home) {
+        char *e = xasprintf("%s/%s", home, v + 2);
+        free(v);
+        v = e;
     }
     *out = v;
     return 1;
@@ -1111,7 +1139,7 @@ static void parse_target(struct ctx *c, const cJSON *tn)
             for (size_t i = 0; i < 3; i++)
                 add_zone(c, NULL, NULL, def[i], &zcap);
         }
-        get_text(c, tn, "lab_dir", P, SCN_MAX_STRING, &t->lab_dir);
+        get_path(c, tn, "lab_dir", P, &t->lab_dir);
     } else if (kind == SCN_TARGET_SSH) {
         if (!zn)
             missing(c, tn, P, "zones", "(an ssh target lists its hosts per zone)");
@@ -1125,8 +1153,8 @@ static void parse_target(struct ctx *c, const cJSON *tn)
         uint32_t port = 22;
         get_u32(c, tn, "port", P, 1, 65535, &port);
         t->ssh_port = (int)port;
-        get_text(c, tn, "key", P, SCN_MAX_STRING, &t->ssh_key);
-        if (get_text(c, tn, "known_hosts", P, SCN_MAX_STRING, &t->ssh_known_hosts) == 0) {
+        get_path(c, tn, "key", P, &t->ssh_key);
+        if (get_path(c, tn, "known_hosts", P, &t->ssh_known_hosts) == 0) {
             const char *home = getenv("HOME");
             t->ssh_known_hosts = xasprintf("%s/.ssh/known_hosts", home && *home ? home : "~");
         }
@@ -1300,7 +1328,7 @@ static void parse_guards(struct ctx *c, const cJSON *n)
     get_dur_range(c, n, "for", P, 0, false, 60 * 60 * SEC, &g->abort_for_us);
     get_num(c, n, "min_healthy", P, 0, false, 1, false, &g->min_healthy_fraction);
     get_dur_range(c, n, "max_duration", P, 0, true, 24 * 60 * 60 * SEC, &g->max_duration_us);
-    get_text(c, n, "kill_switch", P, SCN_MAX_STRING, &g->kill_switch);
+    get_path(c, n, "kill_switch", P, &g->kill_switch);
 }
 
 static const char *const expect_keys[] = {
@@ -1768,8 +1796,8 @@ static void parse_probes(struct ctx *c, const cJSON *n)
                     const cJSON *m = get(e, own[k].key);
                     if (m && own[k].kind != kind) {
                         char *kp = path_key(P, own[k].key);
-                        diag(c, key_off_of(c, m), kp, "'%s' does not apply to a %s probe",
-                             own[k].key, probe_kinds[kind]);
+                        diag(c, key_off_of(c, m), kp, "'%s' does not apply to %s %s probe",
+                             own[k].key, kind == SCN_PROBE_HTTP ? "an" : "a", probe_kinds[kind]);
                         free(kp);
                     }
                 }

@@ -480,6 +480,31 @@ static void test_defaults_and_derived(void)
     }
     scn_free(s);
     scn_diags_free(&d);
+    /* "~/" in path options means $HOME; the ssh defaults come from the environment */
+    const char *home = getenv("HOME");
+    char *saved = home ? xstrdup(home) : NULL;
+    setenv("HOME", "/home/zd", 1);
+    setenv("USER", "zd-user", 1);
+    t = "{\"name\": \"p\", \"target\": {\"kind\": \"ssh\", \"url\": \"http://x/\","
+        " \"zones\": {\"a\": [\"h1\"]}, \"key\": \"~/.ssh/k\"}, \"load\": {\"rate\": 1},"
+        " \"guards\": {\"kill_switch\": \"~/STOP\"}}";
+    CHECK_EQ_INT(load_str(t, NULL, 0, &s, &d), 0);
+    if (s) {
+        CHECK_EQ_STR(s->target.ssh_key, "/home/zd/.ssh/k");
+        CHECK_EQ_STR(s->target.ssh_known_hosts, "/home/zd/.ssh/known_hosts");
+        CHECK_EQ_STR(s->target.ssh_user, "zd-user");
+        CHECK_EQ_STR(s->guards.kill_switch, "/home/zd/STOP");
+        CHECK_EQ_INT(s->target.ssh_port, 22);
+        CHECK_EQ_INT(s->target.ssh_parallel, 32);
+        CHECK(s->target.ssh_strict_host_key);
+        CHECK_EQ_INT(s->target.ssh_connect_timeout_us, 10000000);
+    }
+    scn_free(s);
+    scn_diags_free(&d);
+    if (saved)
+        setenv("HOME", saved, 1);
+    free(saved);
+
     CHECK_EQ_STR(scn_fault_name(SCN_FAULT_EXEC), "exec");
     CHECK(scn_fault_name(SCN_FAULT__COUNT) == NULL);
     CHECK(scn_fault_selects(SCN_FAULT_KILL_INSTANCES));
