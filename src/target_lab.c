@@ -13,13 +13,15 @@
  *                    zone's instances instead (the summary says so); undo SIGCONT
  *   latency          the instances' delay_ms/jitter_ms knobs; undo restores the previous values
  *   cpu_stress       the cpu (burn) and service_ms knobs; undo restores the previous values
- *   kill_process     pkill -x NAME with the step's signal; undo does nothing
+ *   kill_process     the step's signal to the lab's own processes of that name (haproxy,
+ *                    sshd, zonedef); undo does nothing, or SIGCONT after SIGSTOP
  *   exec             /bin/sh -c COMMAND; undo runs the undo command (a failure is an undo error)
  * Selections pick instances by zone, then the first `count` (or `percent`, rounded up, at least
  * one) in id order, so a scenario picks the same instances every time.
  */
 #include "target.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -226,15 +228,94 @@ static cJSON *new_action(struct labt *t, const struct scn_step *step)
     return a;
 }
 
+/* The name a process goes by: its comm, or the base name of its argv[0] (the lab's own
+ * processes are exec'd through /proc/self/exe, so their comm is "exe"). */
+static bool process_is(pid_t pid, const char *name)
+{
+    char path[64], buf[256];
+    const char *files[] = {"comm", "cmdline"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            return false;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        const char *base = strrchr(buf, '/');
+        if (strcmp(base ? base + 1 : buf, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* kill_process is lab-local: it picks among the processes the lab started (its pid files),
+ * never another process of the machine that happens to share the name (the system's sshd). */
+static int lab_processes_named(struct labt *t, const char *name, struct picked **out, size_t *nout,
+                               char **err)
+{
+    *out = NULL;
+    *nout = 0;
+    char *run = xasprintf("%s/run", t->dir);
+    DIR *d = opendir(run);
+    free(run);
+    size_t cap = 0;
+    struct sbuf names = SBUF_INIT;
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            size_t l = strlen(de->d_name);
+            char pname[256];
+            if (l < 5 || l > 200 || strcmp(de->d_name + l - 4, ".pid") != 0)
+                continue;
+            snprintf(pname, sizeof(pname), "%.*s", (int)(l - 4), de->d_name);
+            pid_t pid = lab_pid_get(t->dir, pname);
+            if (!pid)
+                continue;
+            if (!process_is(pid, name)) {
+                char comm[64] = "";
+                snprintf(comm, sizeof(comm), "%s",
+                         zd_str_has_prefix(pname, "inst-") ? "zonedef" : pname);
+                if (!strstr(sbuf_str(&names), comm))
+                    sbuf_addf(&names, "%s%s", names.len ? ", " : "", comm);
+                continue;
+            }
+            ZD_GROW(*out, cap, *nout + 1);
+            struct picked *p = &(*out)[(*nout)++];
+            memset(p, 0, sizeof(*p));
+            snprintf(p->id, sizeof(p->id), "%.15s",
+                     zd_str_has_prefix(pname, "inst-") ? pname + 5 : pname);
+            p->pid = pid;
+            p->start = lab_proc_starttime(pid);
+            int z, s;
+            if (lab_parse_instance_id(p->id, &z, &s) == 0) {
+                p->zone = z;
+                p->slot = s;
+            }
+        }
+        closedir(d);
+    }
+    int rc = 0;
+    if (*nout == 0)
+        rc = zd_err(err, "no process of the lab is named '%s' (the lab runs: %s)", name,
+                    names.len ? sbuf_str(&names) : "nothing");
+    sbuf_free(&names);
+    return rc;
+}
+
 static cJSON *picked_json(const struct picked *p, size_t n)
 {
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
         char ip[16];
+        int z, s;
         cJSON_AddStringToObject(o, "id", p[i].id);
-        cJSON_AddStringToObject(o, "ip", lab_instance_ip(p[i].zone, p[i].slot, ip, sizeof(ip)));
-        cJSON_AddNumberToObject(o, "port", LAB_INSTANCE_PORT);
+        if (lab_parse_instance_id(p[i].id, &z, &s) == 0) {
+            cJSON_AddStringToObject(o, "ip", lab_instance_ip(z, s, ip, sizeof(ip)));
+            cJSON_AddNumberToObject(o, "port", LAB_INSTANCE_PORT);
+        }
         cJSON_AddNumberToObject(o, "pid", p[i].pid);
         /* a string: start times do not fit a double exactly on long-running machines */
         char st[32];
@@ -378,16 +459,25 @@ static int lt_prepare(void *state, const struct scn_step *step, char **action_js
                                  v2, n, n == 1 ? "" : "s", ids);
         break;
     }
-    case SCN_FAULT_KILL_PROCESS:
+    case SCN_FAULT_KILL_PROCESS: {
         if (!step->process || !*step->process) {
             rc = zd_err(err, "kill_process needs a process name");
             break;
         }
+        int sig = step->signal ? step->signal : SIGKILL;
+        if (lab_processes_named(t, step->process, &p, &n, err) < 0) {
+            rc = -1;
+            break;
+        }
         cJSON_AddStringToObject(a, "process", step->process);
-        cJSON_AddNumberToObject(a, "signal", step->signal ? step->signal : SIGKILL);
-        *summary =
-            xasprintf("pkill -%d -x %s", step->signal ? step->signal : SIGKILL, step->process);
+        cJSON_AddNumberToObject(a, "signal", sig);
+        cJSON_AddItemToObject(a, "instances", picked_json(p, n));
+        ids = ids_text(p, n);
+        *summary = xasprintf("signal %d to the lab's %zu '%s' process%s (%s)%s", sig, n,
+                             step->process, n == 1 ? "" : "es", ids,
+                             sig == SIGSTOP || sig == SIGTSTP ? ", SIGCONT on undo" : "");
         break;
+    }
     case SCN_FAULT_EXEC:
         if (!step->command || !*step->command) {
             rc = zd_err(err, "exec needs a command");
@@ -579,21 +669,13 @@ static int act(const char *action_json, bool undo, char **err)
     } else if (strcmp(fault, "latency") == 0 || strcmp(fault, "cpu_stress") == 0) {
         rc = knobs_apply(a, undo, err);
     } else if (strcmp(fault, "kill_process") == 0) {
-        const char *name = jstr(a, "process");
-        if (undo) {
-            rc = 0;
-        } else if (!name) {
-            rc = zd_err(err, "kill_process action without a process name");
-        } else {
-            char sig[16];
-            snprintf(sig, sizeof(sig), "-%d", jint(a, "signal", SIGKILL));
-            char *argv[] = {(char *)"pkill", sig, (char *)"-x", (char *)name, NULL};
-            int r = lab_run(argv, 10000000, NULL, err);
-            if (r == 1)
-                rc = zd_err(err, "no process named '%s' is running", name);
-            else if (r != 0)
-                rc = r < 0 ? -1 : zd_err(err, "pkill -x %s failed (exit %d)", name, r);
-        }
+        int sig = jint(a, "signal", SIGKILL);
+        if (sig <= 0 || sig >= 65)
+            rc = zd_err(err, "kill_process action with a bad signal %d", sig);
+        else if (!undo)
+            rc = signal_instances(a, sig, err);
+        else if (sig == SIGSTOP || sig == SIGTSTP)
+            rc = signal_instances(a, SIGCONT, err); /* a frozen process is thawed */
     } else if (strcmp(fault, "exec") == 0) {
         const char *cmd = jstr(a, undo ? "undo_command" : "command");
         if (cmd)

@@ -130,7 +130,10 @@ check_match "sustained queueing makes the healer scale out" "$(cat "$D/healer.lo
 
 # --- the load balancer dies: the healer restarts it ----------------------------------------
 hp=$(json | jq -r '.processes[] | select(.name=="haproxy") | .pid')
-kill -9 "$hp"
+"$H" "$D" inject kill_process --process sshd-typo >/dev/null 2>"$TMP/err"
+check_contains "kill_process names only the lab's processes" "$(cat "$TMP/err")" "no process of the lab is named 'sshd-typo'"
+act=$("$H" "$D" inject kill_process --process haproxy 2>/dev/null)
+check_eq "kill_process haproxy picks the lab's HAProxy only" "$hp" "$(echo "$act" | jq -r '[.instances[].pid] | join(" ")')"
 lb_back() { [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' 127.0.0.1:18000/)" = 200 ]; }
 check "a killed HAProxy is restarted and serves again" wait_for 4 lb_back
 check_match "the healer log says so" "$(cat "$D/healer.log")" $'restart_lb\t-\thaproxy'
