@@ -109,10 +109,8 @@ struct npos {
 
 struct ctx {
     const char *name; /* the file name in messages */
-    const char *text; /* the JSON text (after a BOM) */
+    const char *text; /* the JSON text (after a BOM; positions count from here) */
     size_t len;
-    size_t base;      /* bytes skipped before text (a BOM), for columns */
-    const char *full; /* the whole buffer, BOM included */
     struct npos *pos;
     size_t npos;
     struct jp_cursor cur;
@@ -133,9 +131,9 @@ static void vdiag(struct ctx *c, size_t off, const char *path, const char *fmt, 
     struct scn_diag d = {NULL, {0, 0}, path ? xstrdup(path) : NULL};
     struct sbuf sb = SBUF_INIT;
     if (off != NO_OFF) {
-        size_t o = off + c->base;
+        size_t o = off;
         struct jp_cursor *cur = o >= c->cur.off ? &c->cur : NULL;
-        jp_linecol(c->full, c->len + c->base, o, cur, &d.loc.line, &d.loc.col);
+        jp_linecol(c->text, c->len, o, cur, &d.loc.line, &d.loc.col);
         sbuf_addf(&sb, "%s:%d:%d: ", c->name, d.loc.line, d.loc.col);
     } else {
         sbuf_addf(&sb, "%s: ", c->name);
@@ -206,8 +204,8 @@ static struct scn_loc loc_of(struct ctx *c, const cJSON *n)
     struct scn_loc l = {0, 0};
     size_t off = off_of(c, n);
     if (off != NO_OFF) {
-        size_t o = off + c->base;
-        jp_linecol(c->full, c->len + c->base, o, o >= c->cur.off ? &c->cur : NULL, &l.line, &l.col);
+        size_t o = off;
+        jp_linecol(c->text, c->len, o, o >= c->cur.off ? &c->cur : NULL, &l.line, &l.col);
     }
     return l;
 }
@@ -2026,7 +2024,6 @@ int scn_load_buffer(const char *name, const char *text, size_t len, const char *
     struct ctx c;
     memset(&c, 0, sizeof(c));
     c.name = name ? name : "<scenario>";
-    c.full = text;
     c.text = text;
     c.len = len;
     c.cur.line = 1;
@@ -2041,9 +2038,9 @@ int scn_load_buffer(const char *name, const char *text, size_t len, const char *
     const char *what = NULL;
 
     if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        /* positions count from after the BOM: editors do not show it as a column */
         c.text += 3;
         c.len -= 3;
-        c.base = 3;
     }
     if (len > SCN_MAX_FILE_BYTES) {
         diag(&c, NO_OFF, NULL, "file is %zu bytes, larger than the limit of %u bytes (1 MiB)", len,
