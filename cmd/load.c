@@ -19,9 +19,9 @@
 #include "banned.h"
 
 #define MAX_DURATION_US (24ull * 3600 * 1000000)
-#define MAX_BODY_FILE (1u << 20)
-#define MAX_HEADERS 64
-#define MAX_EXPECT 32
+#define MAX_BODY_FILE   (1u << 20)
+#define MAX_HEADERS     64
+#define MAX_EXPECT      32
 
 static const char usage_text[] =
     "usage: zonedef load URL [options]\n"
@@ -114,8 +114,7 @@ static int parse_expect(const char *s, int *lo, int *hi, size_t *n, char **err)
                 (dash && zd_parse_int(dash + 1, 100, 599, &y, NULL) < 0)) {
                 if (dash)
                     *dash = '-';
-                rc = zd_err(err,
-                            "--expect-status: '%s' is not a status (like 200, 2xx or 200-204)",
+                rc = zd_err(err, "--expect-status: '%s' is not a status (like 200, 2xx or 200-204)",
                             tok);
                 break;
             }
@@ -190,14 +189,14 @@ static char *result_json(const struct run_info *ri, struct load *l)
     sbuf_addf(&sb, "  \"interrupted\": %s,\n", ri->interrupted ? "true" : "false");
     sbuf_addf(&sb, "  \"elapsed_us\": %llu,\n", (unsigned long long)t.elapsed_us);
     sbuf_addf(&sb, "  \"requests\": %llu,\n  \"sent\": %llu,\n  \"errors\": %llu,\n",
-              (unsigned long long)t.total,
-              (unsigned long long)(t.total - t.counts[TL_NOT_SENT]),
+              (unsigned long long)t.total, (unsigned long long)(t.total - t.counts[TL_NOT_SENT]),
               (unsigned long long)t.errors);
     sbuf_addf(&sb, "  \"achieved_rate\": %.3f,\n", t.achieved_rate);
     sbuf_adds(&sb, "  \"outcomes\": ");
     add_outcomes_json(&sb, t.counts);
-    sbuf_addf(&sb, ",\n  \"status\": {\"1xx\": %llu, \"2xx\": %llu, \"3xx\": %llu, \"4xx\": %llu, "
-                   "\"5xx\": %llu},\n",
+    sbuf_addf(&sb,
+              ",\n  \"status\": {\"1xx\": %llu, \"2xx\": %llu, \"3xx\": %llu, \"4xx\": %llu, "
+              "\"5xx\": %llu},\n",
               (unsigned long long)t.status[1], (unsigned long long)t.status[2],
               (unsigned long long)t.status[3], (unsigned long long)t.status[4],
               (unsigned long long)t.status[5]);
@@ -308,8 +307,7 @@ static void progress(struct load *l, const struct run_info *ri, uint64_t *last_t
     *last_total = all.total;
 }
 
-static int parse_dur_opt(const char *name, const char *v, uint64_t min, uint64_t max,
-                         uint64_t *out)
+static int parse_dur_opt(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
     char *err = NULL;
     if (zd_parse_duration(v, out, &err) < 0) {
@@ -395,8 +393,7 @@ int cmd_load(int argc, char **argv)
                 goto out;
             break;
         case 'C':
-            if (parse_dur_opt("connect-timeout", optarg, 1000, 60000000, &o.connect_timeout_us) <
-                0)
+            if (parse_dur_opt("connect-timeout", optarg, 1000, 60000000, &o.connect_timeout_us) < 0)
                 goto out;
             break;
         case 'S':
@@ -405,9 +402,7 @@ int cmd_load(int argc, char **argv)
                 goto out;
             }
             break;
-        case 'B':
-            o.expect_body = optarg;
-            break;
+        case 'B': o.expect_body = optarg; break;
         case 'H': {
             if (nh >= MAX_HEADERS) {
                 zd_error("load: at most %d headers", MAX_HEADERS);
@@ -429,34 +424,21 @@ int cmd_load(int argc, char **argv)
             nh++;
             break;
         }
-        case 'm':
-            o.method = optarg;
-            break;
+        case 'm': o.method = optarg; break;
         case 'b':
             o.body = optarg;
             o.body_len = strlen(optarg);
             break;
-        case 'F':
-            body_file = optarg;
-            break;
-        case '2':
-            o.http2 = true;
-            break;
-        case 'k':
-            o.insecure = true;
-            break;
+        case 'F': body_file = optarg; break;
+        case '2': o.http2 = true; break;
+        case 'k': o.insecure = true; break;
         case 'i':
             if (parse_dur_opt("interval", optarg, 1000, 60000000, &o.interval_us) < 0)
                 goto out;
             break;
-        case 'j':
-            json_path = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        default:
-            goto out;
+        case 'j': json_path = optarg; break;
+        case 'q': quiet = true; break;
+        default: goto out;
         }
     }
     if (optind >= argc) {

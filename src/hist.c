@@ -16,9 +16,9 @@
 
 #include "banned.h"
 
-#define LINEAR 256u  /* values below this have their own bucket */
-#define SUB_BITS 7u  /* 128 buckets per power of two above LINEAR */
-#define SUB (1u << SUB_BITS)
+#define LINEAR   256u /* values below this have their own bucket */
+#define SUB_BITS 7u   /* 128 buckets per power of two above LINEAR */
+#define SUB      (1u << SUB_BITS)
 #define NBUCKETS 2560u /* LINEAR + 18 powers of two (2^8 .. 2^25 covers 60e6) * SUB */
 
 struct hist {

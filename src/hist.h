@@ -13,8 +13,8 @@
 
 struct hist; /* opaque; fixed size */
 
-struct hist *hist_new(void);          /* zeroed; never NULL */
-void hist_free(struct hist *h);       /* NULL is a no-op */
+struct hist *hist_new(void);    /* zeroed; never NULL */
+void hist_free(struct hist *h); /* NULL is a no-op */
 void hist_reset(struct hist *h);
 void hist_record(struct hist *h, uint64_t us);
 void hist_record_n(struct hist *h, uint64_t us, uint64_t n);

@@ -50,20 +50,20 @@
 
 #include "banned.h"
 
-#define LOAD_MAX_RATE 1000000.0
+#define LOAD_MAX_RATE        1000000.0
 #define LOAD_MAX_CONNECTIONS 10000u
-#define LOAD_MAX_THREADS 256u
-#define LOAD_MAX_IN_FLIGHT 100000u
-#define LOAD_MAX_TIMEOUT_US (60ull * 1000000)
+#define LOAD_MAX_THREADS     256u
+#define LOAD_MAX_IN_FLIGHT   100000u
+#define LOAD_MAX_TIMEOUT_US  (60ull * 1000000)
 #define LOAD_MAX_DURATION_US (24ull * 3600 * 1000000)
-#define LOAD_MAX_HEADERS 64u
-#define LOAD_MAX_HEADER_LEN 8192u
-#define LOAD_MAX_BODY (1u << 20)
-#define LOAD_MAX_EXPECT 32u
-#define LOAD_MAX_INTERVALS 10000000u
-#define LOAD_BODY_MATCH_MAX (64u << 10) /* the expected-body regex sees at most this much */
-#define TICK_US 10000ull                /* bookkeeping: completion marks, interval rates */
-#define NEVER UINT64_MAX
+#define LOAD_MAX_HEADERS     64u
+#define LOAD_MAX_HEADER_LEN  8192u
+#define LOAD_MAX_BODY        (1u << 20)
+#define LOAD_MAX_EXPECT      32u
+#define LOAD_MAX_INTERVALS   10000000u
+#define LOAD_BODY_MATCH_MAX  (64u << 10) /* the expected-body regex sees at most this much */
+#define TICK_US              10000ull    /* bookkeeping: completion marks, interval rates */
+#define NEVER                UINT64_MAX
 
 /* One piece of the rate profile: from t0 (us since start), with C(t0) = c0 requests already
  * scheduled, the rate ramps linearly from ra to rb over ramp_us, then stays at rb. */
@@ -373,10 +373,8 @@ static enum tl_outcome classify(struct worker *w, struct slot *s, CURLcode rc)
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return TL_RESET;
-    default:
-        return TL_OTHER;
+    case CURLE_HTTP2_STREAM: return TL_RESET;
+    default: return TL_OTHER;
     }
 }
 
@@ -439,7 +437,6 @@ static int setup_easy(struct worker *w, struct slot *s, char **err)
     curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, s);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, s);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "zonedef/" ZD_VERSION);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((l->timeout_us + 999) / 1000));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((l->connect_timeout_us + 999) / 1000));
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
@@ -809,8 +806,7 @@ static int check_opts(const struct load_opts *o, char **err)
         if (!h->value || strpbrk(h->value, "\r\n"))
             return zd_err(err, "header '%s': the value must be one line", h->name);
         if (strlen(h->name) + strlen(h->value) > LOAD_MAX_HEADER_LEN)
-            return zd_err(err, "header '%s' is longer than %u bytes", h->name,
-                          LOAD_MAX_HEADER_LEN);
+            return zd_err(err, "header '%s' is longer than %u bytes", h->name, LOAD_MAX_HEADER_LEN);
     }
     if (o->body && o->body_len > LOAD_MAX_BODY)
         return zd_err(err, "the request body is larger than %u bytes", LOAD_MAX_BODY);
@@ -900,8 +896,8 @@ struct load *load_start(const struct load_opts *o, char **err)
     if (o->expect_body) {
         int ec;
         PCRE2_SIZE off;
-        l->re = pcre2_compile((PCRE2_SPTR)o->expect_body, PCRE2_ZERO_TERMINATED, 0, &ec, &off,
-                              NULL);
+        l->re =
+            pcre2_compile((PCRE2_SPTR)o->expect_body, PCRE2_ZERO_TERMINATED, 0, &ec, &off, NULL);
         if (!l->re) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(ec, msg, sizeof(msg));

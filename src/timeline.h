@@ -25,7 +25,8 @@ enum tl_outcome {
     TL_RESPONSE_TIMEOUT,
     TL_RESET,
     TL_BODY_MISMATCH,
-    TL_NOT_SENT, /* the schedule wanted it but it could not be sent (in-flight cap, no connection) */
+    TL_NOT_SENT, /* the schedule wanted it but it could not be sent (in-flight cap, no connection)
+                  */
     TL_OTHER,
     TL_OUTCOME__COUNT
 };
@@ -35,8 +36,8 @@ const char *tl_outcome_name(enum tl_outcome o);
 
 /* What one interval holds, as read back (a copy). */
 struct tl_stats {
-    uint64_t start_us;     /* from the start of the load (0 = first interval) */
-    uint64_t len_us;       /* the interval's length */
+    uint64_t start_us; /* from the start of the load (0 = first interval) */
+    uint64_t len_us;   /* the interval's length */
     uint64_t counts[TL_OUTCOME__COUNT];
     uint64_t total;        /* sum of counts (including not_sent) */
     uint64_t errors;       /* total - counts[TL_OK] */

@@ -204,6 +204,6 @@ static void test_empty_and_bounds(void)
 
 int main(void)
 {
-    TH_RUN(test_uniform, test_skewed_lognormal, test_bimodal, test_small_values_exact,
-           test_buckets, test_merge, test_clamping, test_empty_and_bounds);
+    TH_RUN(test_uniform, test_skewed_lognormal, test_bimodal, test_small_values_exact, test_buckets,
+           test_merge, test_clamping, test_empty_and_bounds);
 }

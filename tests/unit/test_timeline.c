@@ -200,7 +200,7 @@ static void test_bounded_intervals(void)
     tl_free(NULL);
 }
 
-#define THREADS 4
+#define THREADS    4
 #define PER_THREAD 50000
 
 struct rec_arg {
