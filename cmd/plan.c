@@ -195,6 +195,10 @@ static void print_summary(const struct scn_scenario *s, const struct style *c)
     sbuf_addf(&sb, "%s %s", kinds[t->kind], t->url);
     if (t->kind == SCN_TARGET_AWS && t->aws_region)
         sbuf_addf(&sb, ", region %s", t->aws_region);
+    for (size_t i = 0; i < t->naws_tags; i++)
+        sbuf_addf(&sb, "%s%s=%s", i ? " " : ", tags ", t->aws_tags[i].key, t->aws_tags[i].value);
+    if (t->kind == SCN_TARGET_SSH)
+        sbuf_addf(&sb, ", as %s%s", t->ssh_user, t->ssh_sudo ? " (sudo)" : "");
     if (t->nzones) {
         sbuf_adds(&sb, ", zones ");
         for (size_t i = 0; i < t->nzones; i++) {
@@ -367,8 +371,17 @@ static int print_table(const struct scn_scenario *s, bool color)
             step = e->step->name;
             fault = scn_fault_name(e->step->fault);
             where(&w, s, e->step);
-            sbuf_adds(&d,
-                      e->step->fault == SCN_FAULT_TRAFFIC_SPIKE ? "back to base rate" : "undone");
+            if (e->step->fault == SCN_FAULT_TRAFFIC_SPIKE) {
+                sbuf_adds(&d, "back to base rate");
+            } else if (e->step->fault == SCN_FAULT_KILL_PROCESS) {
+                sbuf_addf(&d, "%s SIGCONT", e->step->process ? e->step->process : "?");
+            } else if (e->step->fault == SCN_FAULT_EXEC && e->step->undo_command) {
+                size_t ul = strlen(e->step->undo_command);
+                sbuf_addf(&d, "$ %.*s%s", ul > 28 ? 25 : (int)ul, e->step->undo_command,
+                          ul > 28 ? "..." : "");
+            } else {
+                sbuf_adds(&d, "undone");
+            }
             break;
         case EV_SETTLE:
             zd_fmt_duration(s->settle_us, f, sizeof(f));

@@ -62,6 +62,12 @@ for f in scenarios/*.json; do
 done
 check_eq "every example plans, as a table and as JSON" 0 "$bad"
 
+# undo rows say what undoing means
+OUT=$(timeout 60 "$ZD" plan tests/data/scenarios/valid/full-lab.json 2>&1)
+check_match "exec undo shows its command" "$OUT" '^ +1m10s +undo +late-exec +exec +zone a, all instances +\$ rm -f /tmp/x$'
+check_match "a STOP is undone with CONT" "$OUT" '^ +25s +undo +kill_process@20s +kill_process +zone a, 1 instance +zd-instance SIGCONT$'
+check_match "cpu stress detail" "$OUT" 'cpu_stress +zone b, 50% +cpu 80% x2 +10s +30s +recover <= 3s, detect <= 1s, errors <= 10%$'
+
 # --var reaches the plan
 OUT=$(timeout 60 "$ZD" plan --var spike_rate=900 scenarios/lab-traffic-spike.json 2>&1)
 check_contains "--var changes the plan" "$OUT" "100 -> 900 req/s"
