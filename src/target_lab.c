@@ -275,7 +275,7 @@ static int lab_processes_named(struct labt *t, const char *name, struct picked *
                 continue;
             if (!process_is(pid, name)) {
                 char comm[64] = "";
-                snprintf(comm, sizeof(comm), "%s",
+                snprintf(comm, sizeof(comm), "%.60s",
                          zd_str_has_prefix(pname, "inst-") ? "zonedef" : pname);
                 if (!strstr(sbuf_str(&names), comm))
                     sbuf_addf(&names, "%s%s", names.len ? ", " : "", comm);
