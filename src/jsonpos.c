@@ -102,6 +102,31 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static long read_u4(const char *t, size_t len, size_t i)
+{
+    if (i + 4 > len)
+        return -1;
+    long v = 0;
+    for (size_t j = 0; j < 4; j++) {
+        int h = hexval(t[i + j]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
 /* t[i] is the opening quote. Returns the offset after the closing one, or sets *what. */
 static size_t check_string(const char *t, size_t len, size_t i, size_t *bad, const char **what)
 {
@@ -120,16 +145,29 @@ static size_t check_string(const char *t, size_t len, size_t i, size_t *bad, con
             break;
         char e = t[i + 1];
         if (e == 'u') {
-            for (size_t k = 2; k < 6; k++) {
-                if (i + k >= len)
+            long cp = read_u4(t, len, i + 2);
+            if (cp < 0) {
+                if (i + 6 > len)
                     goto eof;
-                if (!((t[i + k] >= '0' && t[i + k] <= '9') ||
-                      (t[i + k] >= 'a' && t[i + k] <= 'f') ||
-                      (t[i + k] >= 'A' && t[i + k] <= 'F'))) {
+                *bad = i;
+                *what = "invalid \\u escape (it takes 4 hex digits)";
+                return 0;
+            }
+            if (cp >= 0xdc00 && cp <= 0xdfff) {
+                *bad = i;
+                *what = "invalid \\u escape: a low surrogate without a high one before it";
+                return 0;
+            }
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                long lo = (i + 7 < len && t[i + 6] == '\\' && t[i + 7] == 'u')
+                              ? read_u4(t, len, i + 8)
+                              : -1;
+                if (lo < 0xdc00 || lo > 0xdfff) {
                     *bad = i;
-                    *what = "invalid \\u escape (it takes 4 hex digits)";
+                    *what = "invalid \\u escape: a high surrogate must be followed by a low one";
                     return 0;
                 }
+                i += 6;
             }
             i += 5;
         } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
@@ -175,6 +213,12 @@ static size_t check_number(const char *t, size_t len, size_t i, size_t *bad, con
             goto bad;
         while (i < len && t[i] >= '0' && t[i] <= '9')
             i++;
+    }
+    if (i - s > 63) {
+        /* cJSON copies at most 63 characters of a number and would fail further on */
+        *bad = s;
+        *what = "number too long (at most 63 characters)";
+        return 0;
     }
     if (i < len && ((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'z') ||
                     (t[i] >= 'A' && t[i] <= 'Z') || t[i] == '.' || t[i] == '+' || t[i] == '-'))
@@ -416,31 +460,6 @@ void jp_linecol(const char *text, size_t len, size_t off, struct jp_cursor *cur,
     *col = k;
     if (cur)
         *cur = c;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static long read_u4(const char *t, size_t len, size_t i)
-{
-    if (i + 4 > len)
-        return -1;
-    long v = 0;
-    for (size_t j = 0; j < 4; j++) {
-        int h = hexval(t[i + j]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
 }
 
 size_t jp_string_byte_off(const char *t, size_t len, size_t quote_off, size_t k)

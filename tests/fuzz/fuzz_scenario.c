@@ -24,9 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = scn_load_buffer("fuzz.json", text, size, vars, 3, &s, &d);
     if ((rc == 0) != (s != NULL) || (rc != 0 && d.n == 0))
         abort(); /* the contract of scn_load_buffer */
-    for (size_t i = 0; i < d.n; i++)
+    for (size_t i = 0; i < d.n; i++) {
         if (!d.v[i].msg || strncmp(d.v[i].msg, "fuzz.json", 9) != 0)
             abort();
+        /* jsonpos's syntax check and cJSON must agree on what is JSON */
+        if (strstr(d.v[i].msg, "cJSON failed on text that looks valid"))
+            abort();
+    }
     scn_free(s);
     scn_diags_free(&d);
     free(text);

@@ -567,6 +567,22 @@ static void test_jsonpos(void)
     CHECK_EQ_INT(jp_syntax("\"a\tb\"", 5, &bad, &what), -1);
     CHECK_EQ_INT(bad, 2);
     CHECK_EQ_INT(jp_syntax("{}", 2, &bad, &what), 0);
+    /* what cJSON would refuse must be refused here first, with a position */
+    CHECK_EQ_INT(jp_syntax("[\"\\ud83d\\ude00\"]", 16, &bad, &what), 0);
+    CHECK_EQ_INT(jp_syntax("[\"\\ud83d\"]", 10, &bad, &what), -1);
+    CHECK_EQ_INT(bad, 2);
+    CHECK_CONTAINS(what, "high surrogate");
+    CHECK_EQ_INT(jp_syntax("[\"\\ude00\"]", 10, &bad, &what), -1);
+    CHECK_CONTAINS(what, "low surrogate");
+    char num[80];
+    memset(num, '1', sizeof(num));
+    num[0] = '[';
+    num[sizeof(num) - 1] = ']';
+    CHECK_EQ_INT(jp_syntax(num, sizeof(num), &bad, &what), -1);
+    CHECK_CONTAINS(what, "number too long");
+    CHECK_EQ_INT(jp_syntax(num + 16, sizeof(num) - 16, &bad, &what), -1); /* no '[' */
+    num[16] = '[';
+    CHECK_EQ_INT(jp_syntax(num + 16, sizeof(num) - 16, &bad, &what), 0); /* 62 digits */
     CHECK_EQ_INT(jp_syntax("{} {}", 5, &bad, &what), -1);
     CHECK_EQ_INT(jp_syntax("{\"a\":", 5, &bad, &what), -1);
     CHECK_EQ_INT(bad, 5);
