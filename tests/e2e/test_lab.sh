@@ -96,7 +96,7 @@ old=$(json | jq -r '.processes[] | select(.name=="a1") | .pid')
 t=$(now_us)
 "$H" "$D" inject kill_instances --zone a --count 1 >/dev/null 2>&1
 gone() { [ ! -d "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
-check "kill_instances kills a1" gone "$old"
+check "kill_instances kills a1" wait_for 1 gone "$old"
 a1_back() { p=$(json | jq -r '.processes[] | select(.name=="a1") | .pid'); [ "$p" != 0 ] && [ "$p" != "$old" ]; }
 check "the healer replaces a1 by itself" wait_for 5 a1_back
 heal_ms=$(ms_since "$t")
