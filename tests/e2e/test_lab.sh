@@ -118,6 +118,14 @@ check "latency slows c1 to >= 300 ms (${tt}s)" awk -v t="$tt" 'BEGIN { exit !(t 
 tt=$(curl -s -m 3 -o /dev/null -w '%{time_total}' 127.0.3.1:18080/)
 check "undo restores the old delay (${tt}s)" awk -v t="$tt" 'BEGIN { exit !(t < 0.1) }'
 
+# --- cpu_stress burns a share of a core, undo restores the knobs ---------------------------
+act=$("$H" "$D" inject cpu_stress --zone b --count 1 --cpu 60 2>/dev/null)
+b1=$(echo "$act" | jq -r '.instances[0].pid')
+t1=$(awk '{print $14 + $15}' "/proc/$b1/stat"); sleep 0.5; t2=$(awk '{print $14 + $15}' "/proc/$b1/stat")
+check "cpu_stress 60% burns CPU on b1 ($((t2 - t1)) ticks in 0.5 s)" [ $((t2 - t1)) -ge 10 ]
+"$H" "$D" undo "$act"
+check_contains "undo puts cpu and service time back" "$(curl -s 127.0.2.1:18080/_zonedef/control)" "service_ms=0 concurrency=64 cpu=0"
+
 # --- sustained overload: the healer scales out ------------------------------------------
 curl -s -X POST '127.0.1.2:18080/_zonedef/control?concurrency=1&service_ms=1000' >/dev/null
 end=$(( $(now_us) + 3500000 ))
