@@ -55,7 +55,7 @@ static void check_against_exact(uint64_t *v, size_t n)
     hist_free(h);
 }
 
-#define N 200000
+#define N 100000
 
 static void test_uniform(void)
 {
