@@ -148,6 +148,11 @@ struct load {
     unsigned nworkers;
     struct worker *w;
     bool joined;
+    /* start line: workers get ready, then the clock starts for all at once */
+    pthread_mutex_t start_mu;
+    pthread_cond_t start_cv;
+    unsigned ready;
+    bool go;
 };
 
 /* ---- the rate profile ------------------------------------------------------------------- */
@@ -543,6 +548,15 @@ static void *worker_main(void *arg)
     int running = 0;
 
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* timer wakeups to the microsecond */
+    /* First-use costs (this thread's malloc arena, its stack) are paid before the clock starts,
+     * or the first requests of the schedule pay them as lateness. */
+    free(xmalloc(4096));
+    pthread_mutex_lock(&l->start_mu);
+    l->ready++;
+    pthread_cond_broadcast(&l->start_cv);
+    while (!l->go)
+        pthread_cond_wait(&l->start_cv, &l->start_mu);
+    pthread_mutex_unlock(&l->start_mu);
     w->next_sched = l->closed_loop ? NEVER : prof_time(&w->prof, w->k);
     w->next_tick = 0;
     for (;;) {
@@ -845,6 +859,8 @@ static void load_destroy(struct load *l)
     free(l->method);
     free(l->body);
     pthread_mutex_destroy(&l->prof_mu);
+    pthread_mutex_destroy(&l->start_mu);
+    pthread_cond_destroy(&l->start_cv);
     free(l);
 }
 
@@ -859,6 +875,8 @@ struct load *load_start(const struct load_opts *o, char **err)
     }
     struct load *l = xcalloc(1, sizeof(*l));
     pthread_mutex_init(&l->prof_mu, NULL);
+    pthread_mutex_init(&l->start_mu, NULL);
+    pthread_cond_init(&l->start_cv, NULL);
     l->url = xstrdup(o->url);
     if (o->method && strcmp(o->method, "HEAD") == 0)
         l->nobody = true;
@@ -955,21 +973,33 @@ struct load *load_start(const struct load_opts *o, char **err)
         if (worker_init(l, &l->w[i], i, c, s, err) < 0)
             goto fail;
     }
-    l->t0 = zd_now_us();
-    if (!l->closed_loop)
-        tl_set_rate(l->tl, 0, prof_rate(&l->prof, 0));
     for (unsigned i = 0; i < threads; i++) {
         l->w[i].next_rate_at = iv;
         int rc = pthread_create(&l->w[i].th, NULL, worker_main, &l->w[i]);
         if (rc != 0) {
             zd_err(err, "cannot start a load thread: %s", strerror(rc));
             atomic_store(&l->stop, true);
+            pthread_mutex_lock(&l->start_mu);
+            l->t0 = zd_now_us();
+            l->go = true;
+            pthread_cond_broadcast(&l->start_cv);
+            pthread_mutex_unlock(&l->start_mu);
             for (unsigned k = 0; k < i; k++)
                 pthread_join(l->w[k].th, NULL);
             goto fail;
         }
         l->w[i].started = true;
     }
+    /* every worker is ready: the clock of the schedule and the timeline starts now */
+    pthread_mutex_lock(&l->start_mu);
+    while (l->ready < threads)
+        pthread_cond_wait(&l->start_cv, &l->start_mu);
+    l->t0 = zd_now_us();
+    if (!l->closed_loop)
+        tl_set_rate(l->tl, 0, prof_rate(&l->prof, 0));
+    l->go = true;
+    pthread_cond_broadcast(&l->start_cv);
+    pthread_mutex_unlock(&l->start_mu);
     return l;
 fail:
     load_destroy(l);
