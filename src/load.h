@@ -52,7 +52,8 @@ struct load;
  * The clock of the timeline starts now. */
 struct load *load_start(const struct load_opts *o, char **err);
 /* Changes the target rate from now on, ramping linearly over ramp_us (0 = at once).
- * Thread-safe; used by the runner for traffic spikes. */
+ * Thread-safe; used by the runner for traffic spikes. Ignored by a closed-loop load (one started
+ * with rate 0); in an open-loop load, rate 0 pauses sending. */
 void load_set_rate(struct load *l, double rate, uint64_t ramp_us);
 double load_rate(const struct load *l);
 /* The live timeline (owned by the load; valid until load_free). */
