@@ -2,6 +2,7 @@
  * percentiles over ranges, rates, connections, and recording from several threads while another
  * reads. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -220,7 +221,7 @@ static void *recorder(void *p)
     return NULL;
 }
 
-static volatile int readers_stop;
+static _Atomic int readers_stop;
 
 static void *reader(void *p)
 {
