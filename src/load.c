@@ -412,9 +412,11 @@ static void start_request(struct worker *w, uint64_t sched_us, uint64_t now_rel)
     s->prereqs = 0;
     s->body_len = 0;
     w->inflight++;
-    pthread_mutex_lock(&w->mu);
-    hist_record(w->lateness, now_rel > sched_us ? now_rel - sched_us : 0);
-    pthread_mutex_unlock(&w->mu);
+    if (!w->l->closed_loop) { /* closed loop sends when it is ready: never late */
+        pthread_mutex_lock(&w->mu);
+        hist_record(w->lateness, now_rel > sched_us ? now_rel - sched_us : 0);
+        pthread_mutex_unlock(&w->mu);
+    }
     if (curl_multi_add_handle(w->multi, s->easy) != CURLM_OK) {
         /* cannot happen with a valid handle; count it rather than lose it */
         s->busy = false;
