@@ -105,7 +105,8 @@ struct worker {
     struct fdev {
         uint32_t events;
         bool registered, watched;
-    } * fdev; /* by fd: what the epoll set holds */
+        bool conn; /* a connection socket: libcurl tells us when it opens and closes it */
+    } * fdev;      /* by fd: what the epoll set holds */
     size_t nfdev;
     struct slot *slots;
     unsigned nslots, inflight;
@@ -223,25 +224,33 @@ static double prof_rate(const struct profile *p, uint64_t t)
 
 /*
  * libcurl says REMOVE when a request ends and ADD again when the next one reuses the connection:
- * two epoll_ctl calls per request for nothing. So REMOVE only notes that libcurl stopped watching
- * (the fd stays registered), ADD/MOD with the events it already has costs nothing, and an event
- * on an fd libcurl does not watch unregisters it then (on_unwatched). Closing an fd drops it from
- * the epoll set by itself; a new socket reusing the number is re-added (ENOENT below).
+ * two epoll_ctl calls per request for nothing. For connection sockets, whose creation (sockopt
+ * callback) and closing (closesocket callback) we see, REMOVE only notes that libcurl stopped
+ * watching (the fd stays registered), ADD/MOD with the events it already has costs nothing, and
+ * an event on an fd libcurl does not watch unregisters it then (on_unwatched). close() takes an
+ * fd out of the epoll set by itself. Other fds libcurl hands us are registered for real.
  */
+static void fd_grow(struct worker *w, int fd)
+{
+    if ((size_t)fd < w->nfdev)
+        return;
+    size_t n = w->nfdev ? w->nfdev : 64;
+    while (n <= (size_t)fd)
+        n *= 2;
+    w->fdev = xreallocarray(w->fdev, n, sizeof(*w->fdev));
+    memset(w->fdev + w->nfdev, 0, (n - w->nfdev) * sizeof(*w->fdev));
+    w->nfdev = n;
+}
+
 static void fd_set_events(struct worker *w, int fd, uint32_t events)
 {
     if (fd < 0)
         return;
-    if ((size_t)fd >= w->nfdev) {
-        size_t n = w->nfdev ? w->nfdev : 64;
-        while (n <= (size_t)fd)
-            n *= 2;
-        w->fdev = xreallocarray(w->fdev, n, sizeof(*w->fdev));
-        memset(w->fdev + w->nfdev, 0, (n - w->nfdev) * sizeof(*w->fdev));
-        w->nfdev = n;
-    }
+    fd_grow(w, fd);
     w->fdev[fd].watched = true;
-    if (w->fdev[fd].registered && w->fdev[fd].events == events)
+    /* only connection sockets, whose opening and closing we see, skip the call; anything
+     * else libcurl watches (the resolver's socketpair) is registered for real each time */
+    if (w->fdev[fd].conn && w->fdev[fd].registered && w->fdev[fd].events == events)
         return;
     struct epoll_event ev = {0};
     ev.data.fd = fd;
@@ -260,7 +269,8 @@ static void fd_set_events(struct worker *w, int fd, uint32_t events)
 static void on_unwatched(struct worker *w, int fd)
 {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-    w->fdev[fd].registered = false;
+    if (fd >= 0 && (size_t)fd < w->nfdev)
+        w->fdev[fd].registered = false;
 }
 
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -268,8 +278,11 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     struct worker *w = userp;
     (void)e, (void)socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (fd >= 0 && (size_t)fd < w->nfdev)
+        if (fd >= 0 && (size_t)fd < w->nfdev) {
             w->fdev[fd].watched = false;
+            if (!w->fdev[fd].conn)
+                on_unwatched(w, fd);
+        }
         return 0;
     }
     uint32_t events = 0;
@@ -318,9 +331,24 @@ static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
     if (purpose == CURLSOCKTYPE_IPCXN)
         s->opened++;
     /* a new socket: whatever the epoll set held under this fd number was closed with it */
-    if (fd >= 0 && (size_t)fd < s->w->nfdev)
+    if (fd >= 0) {
+        fd_grow(s->w, fd);
         s->w->fdev[fd].registered = false;
+        s->w->fdev[fd].watched = false;
+        s->w->fdev[fd].conn = true;
+    }
     return CURL_SOCKOPT_OK;
+}
+
+static int on_closesocket(void *clientp, curl_socket_t fd)
+{
+    struct worker *w = clientp;
+    if (fd >= 0 && (size_t)fd < w->nfdev) {
+        w->fdev[fd].registered = false; /* close() takes it out of the epoll set */
+        w->fdev[fd].watched = false;
+        w->fdev[fd].conn = false;
+    }
+    return close(fd);
 }
 
 static int on_prereq(void *clientp, char *ip, char *lip, int rport, int lport)
@@ -442,6 +470,8 @@ static int setup_easy(struct worker *w, struct slot *s, char **err)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
     curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, s);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, s);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((l->timeout_us + 999) / 1000));
@@ -670,18 +700,19 @@ static void *worker_main(void *arg)
 
 static void worker_free(struct worker *w)
 {
+    for (unsigned i = 0; i < w->nslots; i++)
+        if (w->slots[i].easy && w->slots[i].busy && w->multi)
+            curl_multi_remove_handle(w->multi, w->slots[i].easy);
+    /* the multi handle closes the cached connections through on_closesocket: w->fdev first */
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
     for (unsigned i = 0; i < w->nslots; i++) {
-        if (w->slots[i].easy) {
-            if (w->slots[i].busy && w->multi)
-                curl_multi_remove_handle(w->multi, w->slots[i].easy);
+        if (w->slots[i].easy)
             curl_easy_cleanup(w->slots[i].easy);
-        }
         free(w->slots[i].body);
     }
     free(w->slots);
     free(w->fdev);
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
     if (w->md)
         pcre2_match_data_free(w->md);
     if (w->epfd >= 0)
