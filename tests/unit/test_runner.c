@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "probe.h"
 #include "runner.h"
+#include "util.h"
 
 static char dir[64];
 
@@ -91,6 +93,30 @@ static void test_exit_codes(void)
     CHECK_EQ_STR(run_status_name(RUN_ABORTED), "aborted");
 }
 
+static void test_command_probe(void)
+{
+    char *d = NULL;
+    CHECK(probe_command("exit 0", 2000000, &d));
+    CHECK_EQ_STR(d, "exit 0");
+    free(d);
+    CHECK(!probe_command("exit 3", 2000000, &d));
+    CHECK_EQ_STR(d, "exit 3");
+    free(d);
+    /* a timeout kills the whole process group, not just the shell, and returns on time */
+    char marker[96];
+    snprintf(marker, sizeof(marker), "%s/late", dir);
+    char *cmd = xasprintf("sleep 1; touch %s", marker);
+    uint64_t t0 = zd_now_us();
+    CHECK(!probe_command(cmd, 200000, &d));
+    uint64_t took = zd_now_us() - t0;
+    CHECK_EQ_STR(d, "timed out after 200ms");
+    CHECK(took < 700000);
+    free(d);
+    free(cmd);
+    zd_sleep_us(1300000);
+    CHECK(!zd_file_exists(marker));
+}
+
 static void cleanup(void)
 {
     char cmd[128];
@@ -105,5 +131,5 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     atexit(cleanup);
-    TH_RUN(test_state_dir, test_registry, test_lock, test_exit_codes);
+    TH_RUN(test_state_dir, test_registry, test_lock, test_exit_codes, test_command_probe);
 }
