@@ -450,23 +450,26 @@ static int subst(struct ctx *c, const cJSON *n, const char *path, size_t max, ch
             continue;
         }
         if (s[i] == '$' && s[i + 1] == '{') {
-            size_t at = qoff == NO_OFF ? NO_OFF : jp_string_byte_off(c->text, c->len, qoff, i);
+            /* mapping back to the raw text walks the string: only for a message that will be
+             * shown, so a string of 100000 "${x}" stays linear */
+#define AT()                                                                                       \
+    (qoff == NO_OFF || c->nerr >= MAX_DIAGS ? qoff : jp_string_byte_off(c->text, c->len, qoff, i))
             const char *end = strchr(s + i + 2, '}');
             if (!end) {
-                diag(c, at, path, "'${' without a closing '}' (write '$${' for a literal '${')");
+                diag(c, AT(), path, "'${' without a closing '}' (write '$${' for a literal '${')");
                 rc = -1;
                 break;
             }
             const char *name = s + i + 2;
             size_t nl = (size_t)(end - name);
             if (!valid_var_name(name, nl)) {
-                diag(c, at, path, "bad variable name '%.*s' (letters, digits and '_')", (int)nl,
+                diag(c, AT(), path, "bad variable name '%.*s' (letters, digits and '_')", (int)nl,
                      name);
                 rc = -1;
             } else {
                 const char *v = var_get(c, name, nl);
                 if (!v) {
-                    diag(c, at, path,
+                    diag(c, AT(), path,
                          "undefined variable '%.*s' (define it in \"vars\", the environment or "
                          "with --var %.*s=...)",
                          (int)nl, name, (int)nl, name);
@@ -482,6 +485,7 @@ static int subst(struct ctx *c, const cJSON *n, const char *path, size_t max, ch
         sbuf_addc(&sb, s[i]);
         i++;
     }
+#undef AT
     if (rc == 0 && sb.overflow) {
         diag(c, qoff, path, "string is longer than %zu bytes%s", max,
              var ? " after substituting variables" : "");

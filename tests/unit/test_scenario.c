@@ -446,6 +446,24 @@ static void test_size_limits(void)
     scn_diags_free(&d);
     sbuf_free(&sb);
 
+    /* 120000 undefined "${nope}" in one string: linear too (mapping each to its column was
+     * quadratic: 65 s) */
+    sbuf_adds(&sb, "{\"name\": \"subst\", \"description\": \"");
+    for (int i = 0; i < 120000; i++)
+        sbuf_adds(&sb, "${nope}");
+    sbuf_adds(&sb, "\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\"},"
+                   " \"load\": {\"rate\": 1}}");
+    t0 = zd_now_us();
+    CHECK_EQ_INT(load_str(sbuf_str(&sb), NULL, 0, &s, &d), -1);
+    took = zd_now_us() - t0;
+    CHECK(took < 3000000);
+    CHECK_EQ_INT(d.n, 101);
+    CHECK_EQ_STR(d.n ? d.v[1].msg : "",
+                 "t.json:1:42: undefined variable 'nope' (define it in \"vars\", the environment "
+                 "or with --var nope=...) (at $.description)");
+    scn_diags_free(&d);
+    sbuf_free(&sb);
+
     /* a flood of mistakes stops at 100 lines plus one that says so */
     sbuf_adds(&sb, "{\"name\": \"flood\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\"},"
                    " \"load\": {\"rate\": 1}, \"steps\": [");
