@@ -68,7 +68,8 @@ check_contains "recovery is reported as it happens" "$out" "recovered from zone-
 check_match "compact CI line" "$out" '^zonedef: bh passed exit=0 score=[0-9.]+ '
 R=$TMP/bh/result.json
 inj=$(jq '.faults[0].injected_wall_us' "$R")
-"$ZD" lab events --json --since "$(jq .started_wall_us "$R")" >"$TMP/bh-ev.json"
+# the truth about the fault starts at the injection (a stray error in the warm-up is not it)
+"$ZD" lab events --json --since "$inj" >"$TMP/bh-ev.json"
 first=$(jq '.first_error_us' "$TMP/bh-ev.json")
 down=$(jq '[.servers[] | select(.zone == "b" and .state == "DOWN") | .t_us] | max' "$TMP/bh-ev.json")
 check "HAProxy logged errors and zone b DOWN" [ "$first" != null -a "$down" != null ]
@@ -105,7 +106,7 @@ check_eq "instance kill run passes" 0 "$rc"
 R=$TMP/kill/result.json
 inj=$(jq '.faults[0].injected_wall_us' "$R")
 victim=$(jq -r 'select(.type == "intent") | .summary' "$TMP/kill/journal.jsonl" | sed -nE 's/.*\(([a-z][0-9]+)\).*/\1/p')
-"$ZD" lab events --json --since "$(jq .started_wall_us "$R")" >"$TMP/kill-ev.json"
+"$ZD" lab events --json --since "$inj" >"$TMP/kill-ev.json"
 first=$(jq '.first_error_us' "$TMP/kill-ev.json")
 down=$(jq --arg v "$victim" '[.servers[] | select(.server == $v and .state == "DOWN") | .t_us] | min' "$TMP/kill-ev.json")
 healed=$(jq --arg v "$victim" '[.healer[] | select(.action == "replace" and .instance == $v) | .t_us] | min' "$TMP/kill-ev.json")
