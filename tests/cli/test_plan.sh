@@ -72,6 +72,16 @@ check_match "cpu stress detail" "$OUT" 'cpu_stress +zone b, 50% +cpu 80% x2 +10s
 OUT=$(timeout 60 "$ZD" plan --var spike_rate=900 scenarios/lab-traffic-spike.json 2>&1)
 check_contains "--var changes the plan" "$OUT" "100 -> 900 req/s"
 
+# the README's samples are what the binary prints today
+readme_block() { awk -v cmd="\$ $1" 'f && /^```/ {exit} f {print} $0 == cmd {f=1}' README.md; }
+check_eq "README plan sample is current" "$(readme_block './zonedef plan scenarios/lab-zone-outage.json')" \
+    "$(timeout 60 "$ZD" plan scenarios/lab-zone-outage.json)"
+check_eq "README validate sample is current" "$(readme_block './zonedef validate scenarios/*.json')" \
+    "$(timeout 60 "$ZD" validate scenarios/*.json)"
+check_eq "README error sample is current" \
+    "$(readme_block './zonedef validate tests/data/scenarios/invalid/three-mistakes.json')" \
+    "$(timeout 60 "$ZD" validate tests/data/scenarios/invalid/three-mistakes.json 2>&1)"
+
 # errors
 run_zd OUT RC plan tests/data/scenarios/invalid/three-mistakes.json
 check_eq "invalid file: exit 2" 2 "$RC"
