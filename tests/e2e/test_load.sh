@@ -151,6 +151,20 @@ after=$(jq --argjson b "$((cont_rel + 300000))" \
 check_eq "outage: no failures before it" 0 "$before"
 check_eq "outage: no failures once it is over" 0 "$after"
 
+# ---- Ctrl-C: stops early, still reports, exit 3 -----------------------------------------------
+"$ZD" load http://127.0.0.1:19001/ --rate 100 --duration 30s --json "$TMP/int.json" \
+    >"$TMP/int.out" 2>&1 &
+IPID=$!
+on_exit "kill $IPID"
+sleep 1.2
+kill -INT "$IPID"
+wait "$IPID"
+check_eq "SIGINT: exit 3" 3 $?
+check_contains "SIGINT: summary printed" "$(cat "$TMP/int.out")" "(interrupted)"
+check_eq "SIGINT: result says interrupted" true "$(j int .interrupted)"
+check "SIGINT: about 1.2s of requests (100..140)" \
+    [ "$(j int .requests)" -ge 100 -a "$(j int .requests)" -le 140 ]
+
 # ---- bad input: one line, exit 2 ----------------------------------------------------------------
 run_zd out rc load http://127.0.0.1:19001/ --rte 10
 check_eq "unknown option: exit 2" 2 "$rc"
