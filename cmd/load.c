@@ -257,9 +257,12 @@ static void print_summary(const struct run_info *ri, struct load *l)
            (unsigned long long)t.total, (unsigned long long)sent,
            (unsigned long long)t.counts[TL_NOT_SENT], (double)t.elapsed_us / 1e6,
            ri->interrupted ? " (interrupted)" : "");
-    if (ri->rate > 0)
+    if (ri->rate > 0 && ri->ramp_us)
+        printf("  rate         %.1f req/s achieved, ramp to %.1f (%.1f %% of the schedule sent)\n",
+               t.achieved_rate, ri->rate, t.total ? 100.0 * (double)sent / (double)t.total : 0.0);
+    else if (ri->rate > 0)
         printf("  rate         %.1f req/s achieved, target %.1f (%.1f %%)\n", t.achieved_rate,
-               ri->rate, ri->ramp_us ? 0.0 : 100.0 * t.achieved_rate / ri->rate);
+               ri->rate, 100.0 * t.achieved_rate / ri->rate);
     else
         printf("  rate         %.1f req/s achieved\n", t.achieved_rate);
     printf("  latency      p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
