@@ -16,10 +16,13 @@
  *
  * The loop. Each worker thread owns a multi handle driven through the socket API with its own
  * epoll set. Send times need sub-millisecond precision (20 000 req/s is one request every 50 us)
- * and epoll's timeout is in milliseconds, so a timerfd armed at the next deadline (the next send
- * or libcurl's own timer) sits in the epoll set; an eventfd wakes the worker for stop and rate
- * changes. Easy handles are created once per slot and reused; connections stay in the multi
- * handle's cache (HTTP/1.1 keep-alive, or HTTP/2 multiplexing).
+ * and epoll_wait's timeout is in milliseconds, so the worker waits with epoll_pwait2 (a timespec)
+ * until the next deadline (the next send, libcurl's own timer, or the 10 ms bookkeeping tick);
+ * on kernels before 5.11 a timerfd armed at the deadline sits in the epoll set instead. An
+ * eventfd wakes the worker for stop and rate changes. Easy handles are created once per slot and
+ * reused; connections stay in the multi handle's cache (HTTP/1.1 keep-alive, or HTTP/2
+ * multiplexing). Workers start together once each is ready, so the first requests of the
+ * schedule do not pay for thread start-up.
  *
  * Retries libcurl hides. When a reused keep-alive connection turns out dead, libcurl re-sends the
  * request on a fresh connection and reports success. The pre-request callback runs once per
