@@ -18,11 +18,11 @@
  * epoll set. Send times need sub-millisecond precision (20 000 req/s is one request every 50 us)
  * and epoll_wait's timeout is in milliseconds, so the worker waits with epoll_pwait2 (a timespec)
  * until the next deadline (the next send, libcurl's own timer, or the 10 ms bookkeeping tick);
- * on kernels before 5.11 a timerfd armed at the deadline sits in the epoll set instead. An
- * eventfd wakes the worker for stop and rate changes. Easy handles are created once per slot and
- * reused; connections stay in the multi handle's cache (HTTP/1.1 keep-alive, or HTTP/2
- * multiplexing). Workers start together once each is ready, so the first requests of the
- * schedule do not pay for thread start-up.
+ * on kernels before 5.11 it falls back to epoll_wait and millisecond precision. An eventfd wakes
+ * the worker for stop and rate changes. Easy handles are created once per slot and reused;
+ * connections stay in the multi handle's cache (HTTP/1.1 keep-alive, or HTTP/2 multiplexing).
+ * Workers start together once each is ready, so the first requests of the schedule do not pay for
+ * thread start-up.
  *
  * Retries libcurl hides. When a reused keep-alive connection turns out dead, libcurl re-sends the
  * request on a fresh connection and reports success. The pre-request callback runs once per
@@ -45,7 +45,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,10 +100,9 @@ struct worker {
     pthread_t th;
     bool started;
     CURLM *multi;
-    int epfd, tfd, efd;
+    int epfd, efd;
     uint64_t curl_deadline; /* absolute monotonic us; NEVER = none */
-    uint64_t armed;         /* what the timerfd is set to */
-    bool no_pwait2;         /* epoll_pwait2 missing: wait on the timerfd instead */
+    bool no_pwait2;         /* epoll_pwait2 missing: millisecond waits */
     struct fdev {
         uint32_t events;
         bool registered, watched;
@@ -511,17 +509,6 @@ static int setup_easy(struct worker *w, struct slot *s, char **err)
 
 /* ---- the worker ------------------------------------------------------------------------- */
 
-static void arm(struct worker *w, uint64_t deadline)
-{
-    if (deadline == w->armed)
-        return;
-    struct itimerspec its = {0};
-    its.it_value.tv_sec = (time_t)(deadline / 1000000);
-    its.it_value.tv_nsec = (long)(deadline % 1000000) * 1000;
-    timerfd_settime(w->tfd, TFD_TIMER_ABSTIME, &its, NULL);
-    w->armed = deadline;
-}
-
 static void drain(int fd)
 {
     uint64_t v;
@@ -604,9 +591,17 @@ static void *worker_main(void *arg)
                 sched_done = true;
             while (!sched_done && w->free_head >= 0)
                 start_request(w, rel, rel);
-        } else if (!stopping) {
-            refresh_profile(w);
-            while (w->next_sched <= rel) {
+        } else {
+            /* after load_stop: what was due before the stop still goes out (or counts as
+             * not_sent), a late wake-up must not make it vanish; nothing after it does */
+            uint64_t limit = rel;
+            if (stopping) {
+                uint64_t end = atomic_load(&l->end_us);
+                limit = end ? end - 1 : rel;
+            } else {
+                refresh_profile(w);
+            }
+            while (w->next_sched <= limit) {
                 if (l->duration_us && w->next_sched >= l->duration_us)
                     break;
                 if (w->free_head >= 0)
@@ -649,20 +644,15 @@ static void *worker_main(void *arg)
                                   (long)((deadline - t) % 1000000) * 1000};
             n = epoll_pwait2(w->epfd, evs, (int)ZD_ARRAY_LEN(evs), &ts, NULL);
             if (n < 0 && errno == ENOSYS) {
-                w->no_pwait2 = true; /* kernel before 5.11: the timerfd from now on */
+                w->no_pwait2 = true; /* kernel before 5.11: epoll_wait from now on */
                 n = 0;
             }
         } else {
-            arm(w, deadline);
-            n = epoll_wait(w->epfd, evs, (int)ZD_ARRAY_LEN(evs), -1);
+            n = epoll_wait(w->epfd, evs, (int)ZD_ARRAY_LEN(evs),
+                           (int)((deadline - t + 999) / 1000));
         }
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
-            if (fd == w->tfd) {
-                drain(fd);
-                w->armed = 0;
-                continue;
-            }
             if (fd == w->efd) {
                 drain(fd);
                 continue;
@@ -720,8 +710,6 @@ static void worker_free(struct worker *w)
         pcre2_match_data_free(w->md);
     if (w->epfd >= 0)
         close(w->epfd);
-    if (w->tfd >= 0)
-        close(w->tfd);
     if (w->efd >= 0)
         close(w->efd);
     hist_free(w->lateness);
@@ -733,7 +721,7 @@ static int worker_init(struct load *l, struct worker *w, unsigned id, unsigned c
 {
     w->l = l;
     w->id = id;
-    w->epfd = w->tfd = w->efd = -1;
+    w->epfd = w->efd = -1;
     w->curl_deadline = NEVER;
     w->k = id;
     w->conns = conns;
@@ -745,14 +733,11 @@ static int worker_init(struct load *l, struct worker *w, unsigned id, unsigned c
     atomic_init(&w->watermark, 0);
     atomic_init(&w->finished, false);
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->epfd < 0 || w->tfd < 0 || w->efd < 0)
+    if (w->epfd < 0 || w->efd < 0)
         return zd_err(err, "cannot create the worker's event descriptors: %s", strerror(errno));
     struct epoll_event ev = {0};
     ev.events = EPOLLIN;
-    ev.data.fd = w->tfd;
-    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tfd, &ev);
     ev.data.fd = w->efd;
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &ev);
     w->multi = curl_multi_init();
