@@ -72,7 +72,7 @@ static int parse_int_opt(const char *opt, const char *v, long long lo, long long
     long long x;
     char *e = NULL;
     if (zd_parse_int(v, lo, hi, &x, &e) < 0) {
-        zd_error("lab: %s: %s", opt, e);
+        zd_error("lab up: %s: %s", opt, e);
         free(e);
         return -1;
     }
@@ -108,7 +108,7 @@ static int lab_up_cmd(int argc, char **argv)
         case 'H':
             if (zd_parse_duration(optarg, &cfg.heal_delay_us, &e) < 0 ||
                 cfg.heal_delay_us > LAB_MAX_HEAL_DELAY_US) {
-                zd_error("lab: --heal-delay: %s", e ? e : "at most 10m");
+                zd_error("lab up: --heal-delay: %s", e ? e : "at most 10m");
                 free(e);
                 return ZD_EXIT_USAGE;
             }
@@ -122,8 +122,15 @@ static int lab_up_cmd(int argc, char **argv)
     }
     char *dir = dir_or_default(d);
     char *err = NULL;
+    if (strlen(dir) > LAB_MAX_DIR) {
+        zd_error("lab up: lab directory '%s' is longer than %d characters (HAProxy's socket "
+                 "lives there and unix socket paths are short)",
+                 dir, LAB_MAX_DIR);
+        free(dir);
+        return ZD_EXIT_USAGE;
+    }
     if (zd_mkdir_p(dir, 0755, &err) < 0) {
-        zd_error("lab: %s", err);
+        zd_error("lab up: %s", err);
         free(err);
         free(dir);
         return ZD_EXIT_RUNTIME;
@@ -165,7 +172,7 @@ static int dir_only(int argc, char **argv, const char *what, char **dir, bool *j
     const char *d = NULL;
     int c;
     optind = 0;
-    while ((c = zd_getopt(argc, argv, "", json ? opts : opts)) != -1) {
+    while ((c = zd_getopt(argc, argv, "", opts)) != -1) {
         if (c == 'd')
             d = optarg;
         else if (c == 'j' && json)

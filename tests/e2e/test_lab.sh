@@ -39,6 +39,11 @@ check_eq "lab up again exits 0" 0 "$rc"
 check_contains "lab up again says it is already up" "$out" "already up"
 run_zd out rc lab up --dir "$D" --zones 12
 check_eq "--zones 12 is a usage error" 2 "$rc"
+long=$TMP/$(printf 'd%.0s' $(seq 90))
+run_zd out rc lab up --dir "$long"
+check_eq "a lab dir too long for HAProxy's socket path is a usage error" 2 "$rc"
+check_contains "...that says why" "$out" "longer than 80 characters"
+check "...and creates nothing" [ ! -e "$long" ]
 
 zones=$(for i in 1 2 3 4 5 6; do curl -s -m 2 127.0.0.1:18000/; done | sed -n 's/^ok zone=\(.\) .*/\1/p' | sort -u | tr -d '\n')
 check_eq "the LB answers from all three zones in turn" "abc" "$zones"
