@@ -15,7 +15,7 @@ PKGS := libcurl libcjson openssl libssh2 libpcre2-8
 
 # Debian packages: what the build, the tests, the demo and the benchmark need.
 DEB_BUILD := gcc make pkg-config libcurl4-openssl-dev libcjson-dev libssl-dev libssh2-1-dev \
-             libpcre2-dev
+             libpcre2-dev libhttp-parser-dev
 DEB_RUN := haproxy openssh-server openssh-client nftables iptables iproute2 procps curl psmisc jq
 DEB_TEST := clang libclang-rt-14-dev valgrind
 DEB_BENCH := wrk nginx-light
@@ -35,7 +35,8 @@ WARN += -Werror
 endif
 OPT ?= -O2 -g
 CFLAGS_ALL = -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
+# http-parser (the load engine's HTTP/1.1 responses) ships no pkg-config file.
+LDLIBS_ALL = $(PKG_LIBS) -lhttp_parser -lpthread -lm $(LDLIBS)
 
 ifneq ($(SANITIZE),)
 CFLAGS_ALL += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -67,6 +68,7 @@ all: zonedef
 check-deps deps:
 	@missing=""; \
 	for p in $(PKGS); do pkg-config --exists $$p 2>/dev/null || missing=1; done; \
+	[ -f /usr/include/http_parser.h ] || missing=1; \
 	command -v pkg-config >/dev/null 2>&1 || missing=1; \
 	command -v $(CC) >/dev/null 2>&1 || missing=1; \
 	for t in $(DEB_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || \

@@ -46,6 +46,8 @@ static const char usage_text[] =
     "  --body-file FILE      request body from a file (at most 1 MiB)\n"
     "  --http2               HTTP/2 (TLS with ALPN for https://, prior knowledge for http://)\n"
     "  --insecure            do not verify the TLS certificate\n"
+    "  --engine E            auto (default: native for http://, curl for the rest), native\n"
+    "                        (zonedef's own HTTP/1.1 client) or curl (libcurl multi)\n"
     "  --interval D          timeline interval (default 100ms)\n"
     "  --json FILE           write the full result, with the timeline, as JSON\n"
     "  --quiet               no summary and no progress line\n"
@@ -78,6 +80,7 @@ static const struct option longopts[] = {
     {"body-file", required_argument, NULL, 'F'},
     {"http2", no_argument, NULL, '2'},
     {"insecure", no_argument, NULL, 'k'},
+    {"engine", required_argument, NULL, 'E'},
     {"interval", required_argument, NULL, 'i'},
     {"json", required_argument, NULL, 'j'},
     {"quiet", no_argument, NULL, 'q'},
@@ -175,7 +178,8 @@ static char *result_json(const struct run_info *ri, struct load *l)
     sbuf_add_json_str(&sb, ri->url);
     sbuf_adds(&sb, ",\n  \"method\": ");
     sbuf_add_json_str(&sb, ri->method);
-    sbuf_addf(&sb, ",\n  \"mode\": \"%s\",\n", ri->rate > 0 ? "open" : "closed");
+    sbuf_addf(&sb, ",\n  \"engine\": \"%s\",\n", load_engine_name(l));
+    sbuf_addf(&sb, "  \"mode\": \"%s\",\n", ri->rate > 0 ? "open" : "closed");
     sbuf_addf(&sb, "  \"target_rate\": %.3f,\n  \"ramp_us\": %llu,\n  \"duration_us\": %llu,\n",
               ri->rate, (unsigned long long)ri->ramp_us, (unsigned long long)ri->duration_us);
     sbuf_addf(&sb, "  \"threads\": %u,\n  \"connections\": %u,\n  \"max_in_flight\": %u,\n",
@@ -246,7 +250,7 @@ static void print_summary(const struct run_info *ri, struct load *l)
     struct hist *h = load_latency(l);
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     uint64_t sent = t.total - t.counts[TL_NOT_SENT];
-    printf("zonedef load %s %s\n", ri->method, ri->url);
+    printf("zonedef load %s %s (%s engine)\n", ri->method, ri->url, load_engine_name(l));
     if (ri->rate > 0)
         printf("  open loop at %.0f req/s%s, %u threads, %u connections, max %u in flight\n",
                ri->rate, ri->ramp_us ? " (ramped)" : "", ri->threads, ri->connections,
@@ -435,6 +439,21 @@ int cmd_load(int argc, char **argv)
         case 'F': body_file = optarg; break;
         case '2': o.http2 = true; break;
         case 'k': o.insecure = true; break;
+        case 'E':
+            if (strcmp(optarg, "auto") == 0) {
+                o.engine = LOAD_ENGINE_AUTO;
+            } else if (strcmp(optarg, "native") == 0) {
+                o.engine = LOAD_ENGINE_NATIVE;
+            } else if (strcmp(optarg, "curl") == 0) {
+                o.engine = LOAD_ENGINE_CURL;
+            } else {
+                static const char *const engines[] = {"auto", "native", "curl", NULL};
+                const char *sug = zd_suggest(optarg, engines);
+                zd_error("load: --engine: '%s' is not an engine (auto, native or curl)%s%s%s",
+                         optarg, sug ? "; did you mean '" : "", sug ? sug : "", sug ? "'?" : "");
+                goto out;
+            }
+            break;
         case 'i':
             if (parse_dur_opt("interval", optarg, 1000, 60000000, &o.interval_us) < 0)
                 goto out;

@@ -14,32 +14,18 @@
  * never as a client that quietly slowed down. With rate 0 the load is closed-loop instead (every
  * slot re-sent as soon as it finishes, like wrk) and latency runs from the actual send.
  *
- * The loop. Each worker thread owns a multi handle driven through the socket API with its own
- * epoll set. Send times need sub-millisecond precision (20 000 req/s is one request every 50 us)
- * and epoll_wait's timeout is in milliseconds, so the worker waits with epoll_pwait2 (a timespec)
- * until the next deadline (the next send, libcurl's own timer, or the 10 ms bookkeeping tick);
- * on kernels before 5.11 it falls back to epoll_wait and millisecond precision. An eventfd wakes
- * the worker for stop and rate changes. Easy handles are created once per slot and reused;
- * connections stay in the multi handle's cache (HTTP/1.1 keep-alive, or HTTP/2 multiplexing).
- * Workers start together once each is ready, so the first requests of the schedule do not pay for
- * thread start-up.
- *
- * Retries libcurl hides. When a reused keep-alive connection turns out dead, libcurl re-sends the
- * request on a fresh connection and reports success. The pre-request callback runs once per
- * attempt, after the connection is ready and before the request is sent, so a request that saw it
- * twice was re-sent; that is counted as `retried`. The same callback tells a connect timeout
- * (never got a connection) from a response timeout. New sockets are counted by the sockopt
- * callback.
+ * The loop. Each worker thread owns an epoll set; its engine (load_int.h: libcurl multi in
+ * load_curl.c, or the native HTTP/1.1 client in load_h1.c) registers its sockets there. Send
+ * times need sub-millisecond precision (20 000 req/s is one request every 50 us) and
+ * epoll_wait's timeout is in milliseconds, so the worker waits with epoll_pwait2 (a timespec)
+ * until the next deadline (the next send, the engine's own timer, or the 10 ms bookkeeping
+ * tick); on kernels before 5.11 it falls back to epoll_wait and millisecond precision. An
+ * eventfd wakes the worker for stop and rate changes. Workers start together once each is ready,
+ * so the first requests of the schedule do not pay for thread start-up.
  */
-#include "load.h"
-
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
-#include <pcre2.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -48,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load_int.h"
 #include "util.h"
 
 #include "banned.h"
@@ -63,99 +50,8 @@
 #define LOAD_MAX_BODY        (1u << 20)
 #define LOAD_MAX_EXPECT      32u
 #define LOAD_MAX_INTERVALS   10000000u
-#define LOAD_BODY_MATCH_MAX  (64u << 10) /* the expected-body regex sees at most this much */
-#define TICK_US              10000ull    /* bookkeeping: completion marks, interval rates */
-#define NEVER                UINT64_MAX
-
-/* One piece of the rate profile: from t0 (us since start), with C(t0) = c0 requests already
- * scheduled, the rate ramps linearly from ra to rb over ramp_us, then stays at rb. */
-struct seg {
-    uint64_t t0;
-    double c0, ra, rb;
-    uint64_t ramp_us;
-};
-
-struct profile {
-    struct seg cur, prev;
-    bool has_prev;
-};
-
-struct worker;
-
-struct slot {
-    CURL *easy;
-    struct worker *w;
-    uint64_t sched_us;
-    uint32_t opened;  /* sockets opened for this request */
-    uint32_t prereqs; /* attempts that reached "connection ready, about to send" */
-    char *body;       /* only with an expected-body regex */
-    size_t body_len, body_cap;
-    int next_free;
-    bool busy;
-};
-
-struct worker {
-    struct load *l;
-    unsigned id;
-    pthread_t th;
-    bool started;
-    CURLM *multi;
-    int epfd, efd;
-    uint64_t curl_deadline; /* absolute monotonic us; NEVER = none */
-    bool no_pwait2;         /* epoll_pwait2 missing: millisecond waits */
-    struct fdev {
-        uint32_t events;
-        bool registered, watched;
-        bool conn; /* a connection socket: libcurl tells us when it opens and closes it */
-    } * fdev;      /* by fd: what the epoll set holds */
-    size_t nfdev;
-    struct slot *slots;
-    unsigned nslots, inflight;
-    int free_head;
-    unsigned conns;
-    uint64_t k;          /* the next global request index this worker sends */
-    uint64_t next_sched; /* its intended time (us since start); NEVER = none (yet) */
-    unsigned prof_ver;
-    struct profile prof;
-    uint64_t next_rate_at; /* worker 0: next interval boundary whose rate goes to the timeline */
-    uint64_t next_tick;
-    pcre2_match_data *md;
-    _Atomic uint64_t watermark; /* nothing before this is still to be recorded by this worker */
-    _Atomic bool finished;
-    /* snapshot-readable stats */
-    pthread_mutex_t mu;
-    struct hist *lateness;
-    _Atomic uint64_t status[6];
-    _Atomic uint64_t bytes;
-};
-
-struct load {
-    char *url, *method, *body;
-    size_t body_len;
-    bool nobody; /* HEAD */
-    struct curl_slist *headers;
-    int *exp_lo, *exp_hi;
-    size_t nexp;
-    pcre2_code *re;
-    bool http2, insecure;
-    uint64_t timeout_us, connect_timeout_us, duration_us;
-    bool closed_loop;
-    struct timeline *tl;
-    uint64_t t0;
-    pthread_mutex_t prof_mu;
-    struct profile prof;
-    _Atomic unsigned prof_ver;
-    _Atomic bool stop;
-    _Atomic uint64_t end_us; /* when scheduling ended (us since start); 0 = still going */
-    unsigned nworkers;
-    struct worker *w;
-    bool joined;
-    /* start line: workers get ready, then the clock starts for all at once */
-    pthread_mutex_t start_mu;
-    pthread_cond_t start_cv;
-    unsigned ready;
-    bool go;
-};
+#define TICK_US              10000ull /* bookkeeping: completion marks, interval rates */
+#define NEVER                LOAD_NEVER
 
 /* ---- the rate profile ------------------------------------------------------------------- */
 
@@ -221,146 +117,7 @@ static double prof_rate(const struct profile *p, uint64_t t)
     return seg_rate(&p->cur, t);
 }
 
-/* ---- libcurl callbacks ------------------------------------------------------------------ */
-
-/*
- * libcurl says REMOVE when a request ends and ADD again when the next one reuses the connection:
- * two epoll_ctl calls per request for nothing. For connection sockets, whose creation (sockopt
- * callback) and closing (closesocket callback) we see, REMOVE only notes that libcurl stopped
- * watching (the fd stays registered), ADD/MOD with the events it already has costs nothing, and
- * an event on an fd libcurl does not watch unregisters it then (on_unwatched). close() takes an
- * fd out of the epoll set by itself. Other fds libcurl hands us are registered for real.
- */
-static void fd_grow(struct worker *w, int fd)
-{
-    if ((size_t)fd < w->nfdev)
-        return;
-    size_t n = w->nfdev ? w->nfdev : 64;
-    while (n <= (size_t)fd)
-        n *= 2;
-    w->fdev = xreallocarray(w->fdev, n, sizeof(*w->fdev));
-    memset(w->fdev + w->nfdev, 0, (n - w->nfdev) * sizeof(*w->fdev));
-    w->nfdev = n;
-}
-
-static void fd_set_events(struct worker *w, int fd, uint32_t events)
-{
-    if (fd < 0)
-        return;
-    fd_grow(w, fd);
-    w->fdev[fd].watched = true;
-    /* only connection sockets, whose opening and closing we see, skip the call; anything
-     * else libcurl watches (the resolver's socketpair) is registered for real each time */
-    if (w->fdev[fd].conn && w->fdev[fd].registered && w->fdev[fd].events == events)
-        return;
-    struct epoll_event ev = {0};
-    ev.data.fd = fd;
-    ev.events = events;
-    int op = w->fdev[fd].registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    if (epoll_ctl(w->epfd, op, fd, &ev) < 0) {
-        if (errno == EEXIST)
-            epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev);
-        else if (errno == ENOENT)
-            epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
-    }
-    w->fdev[fd].registered = true;
-    w->fdev[fd].events = events;
-}
-
-static void on_unwatched(struct worker *w, int fd)
-{
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-    if (fd >= 0 && (size_t)fd < w->nfdev)
-        w->fdev[fd].registered = false;
-}
-
-static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    struct worker *w = userp;
-    (void)e, (void)socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (fd >= 0 && (size_t)fd < w->nfdev) {
-            w->fdev[fd].watched = false;
-            if (!w->fdev[fd].conn)
-                on_unwatched(w, fd);
-        }
-        return 0;
-    }
-    uint32_t events = 0;
-    if (what & CURL_POLL_IN)
-        events |= EPOLLIN;
-    if (what & CURL_POLL_OUT)
-        events |= EPOLLOUT;
-    fd_set_events(w, fd, events);
-    return 0;
-}
-
-static int on_timer(CURLM *m, long timeout_ms, void *userp)
-{
-    struct worker *w = userp;
-    (void)m;
-    w->curl_deadline = timeout_ms < 0 ? NEVER : zd_now_us() + (uint64_t)timeout_ms * 1000;
-    return 0;
-}
-
-static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct slot *s = userp;
-    size_t n = size * nmemb;
-    if (s->w->l->re && s->body_len < LOAD_BODY_MATCH_MAX) {
-        size_t take = LOAD_BODY_MATCH_MAX - s->body_len;
-        if (take > n)
-            take = n;
-        if (s->body_len + take > s->body_cap) {
-            size_t cap = s->body_cap ? s->body_cap : 1024;
-            while (cap < s->body_len + take)
-                cap *= 2;
-            if (cap > LOAD_BODY_MATCH_MAX)
-                cap = LOAD_BODY_MATCH_MAX;
-            s->body = xrealloc(s->body, cap);
-            s->body_cap = cap;
-        }
-        memcpy(s->body + s->body_len, data, take);
-        s->body_len += take;
-    }
-    return n;
-}
-
-static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
-{
-    struct slot *s = clientp;
-    if (purpose == CURLSOCKTYPE_IPCXN)
-        s->opened++;
-    /* a new socket: whatever the epoll set held under this fd number was closed with it */
-    if (fd >= 0) {
-        fd_grow(s->w, fd);
-        s->w->fdev[fd].registered = false;
-        s->w->fdev[fd].watched = false;
-        s->w->fdev[fd].conn = true;
-    }
-    return CURL_SOCKOPT_OK;
-}
-
-static int on_closesocket(void *clientp, curl_socket_t fd)
-{
-    struct worker *w = clientp;
-    if (fd >= 0 && (size_t)fd < w->nfdev) {
-        w->fdev[fd].registered = false; /* close() takes it out of the epoll set */
-        w->fdev[fd].watched = false;
-        w->fdev[fd].conn = false;
-    }
-    return close(fd);
-}
-
-static int on_prereq(void *clientp, char *ip, char *lip, int rport, int lport)
-{
-    struct slot *s = clientp;
-    (void)ip, (void)lip, (void)rport, (void)lport;
-    s->prereqs++;
-    return CURL_PREREQFUNC_OK;
-}
-
-/* ---- one request ------------------------------------------------------------------------ */
+/* ---- what every engine calls ------------------------------------------------------------- */
 
 static bool status_expected(const struct load *l, long code)
 {
@@ -372,59 +129,53 @@ static bool status_expected(const struct load *l, long code)
     return false;
 }
 
-static enum tl_outcome classify(struct worker *w, struct slot *s, CURLcode rc)
+enum tl_outcome load_response_outcome(struct worker *w, struct slot *s, long code)
 {
     struct load *l = w->l;
-    long code = 0, oserr = 0;
-    switch (rc) {
-    case CURLE_OK:
-        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (code >= 100 && code <= 599)
-            atomic_fetch_add_explicit(&w->status[code / 100], 1, memory_order_relaxed);
-        if (!status_expected(l, code)) {
-            if (code >= 400 && code <= 499)
-                return TL_HTTP_4XX;
-            if (code >= 500 && code <= 599)
-                return TL_HTTP_5XX;
-            return TL_OTHER;
-        }
-        if (l->re && pcre2_match(l->re, (PCRE2_SPTR)(s->body ? s->body : ""), s->body_len, 0, 0,
-                                 w->md, NULL) < 0)
-            return TL_BODY_MISMATCH;
-        return TL_OK;
-    case CURLE_COULDNT_CONNECT:
-        curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &oserr);
-        if (oserr == ECONNREFUSED)
-            return TL_CONNECT_REFUSED;
-        if (oserr == ETIMEDOUT)
-            return TL_CONNECT_TIMEOUT;
+    if (code >= 100 && code <= 599)
+        atomic_fetch_add_explicit(&w->status[code / 100], 1, memory_order_relaxed);
+    if (!status_expected(l, code)) {
+        if (code >= 400 && code <= 499)
+            return TL_HTTP_4XX;
+        if (code >= 500 && code <= 599)
+            return TL_HTTP_5XX;
         return TL_OTHER;
-    case CURLE_OPERATION_TIMEDOUT:
-        /* no pre-request callback: the connection (TCP, and TLS) was never ready */
-        return s->prereqs ? TL_RESPONSE_TIMEOUT : TL_CONNECT_TIMEOUT;
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return TL_RESET;
-    default: return TL_OTHER;
     }
+    if (l->re && pcre2_match(l->re, (PCRE2_SPTR)(s->body ? s->body : ""), s->body_len, 0, 0, w->md,
+                             NULL) < 0)
+        return TL_BODY_MISMATCH;
+    return TL_OK;
 }
 
-static void finish_request(struct worker *w, struct slot *s, CURLcode rc)
+void load_body_append(struct slot *s, const char *data, size_t n)
+{
+    if (!s->w->l->re || s->body_len >= LOAD_BODY_MATCH_MAX)
+        return;
+    size_t take = LOAD_BODY_MATCH_MAX - s->body_len;
+    if (take > n)
+        take = n;
+    if (s->body_len + take > s->body_cap) {
+        size_t cap = s->body_cap ? s->body_cap : 1024;
+        while (cap < s->body_len + take)
+            cap *= 2;
+        if (cap > LOAD_BODY_MATCH_MAX)
+            cap = LOAD_BODY_MATCH_MAX;
+        s->body = xrealloc(s->body, cap);
+        s->body_cap = cap;
+    }
+    memcpy(s->body + s->body_len, data, take);
+    s->body_len += take;
+}
+
+void load_slot_done(struct worker *w, struct slot *s, enum tl_outcome o, uint64_t bytes)
 {
     struct load *l = w->l;
     uint64_t now = zd_now_us() - l->t0;
-    enum tl_outcome o = classify(w, s, rc);
     tl_record(l->tl, s->sched_us, o, now > s->sched_us ? now - s->sched_us : 0);
-    bool retried = s->prereqs >= 2;
-    if (s->opened || retried)
-        tl_record_conn(l->tl, now, s->opened, retried);
-    curl_off_t got = 0;
-    if (curl_easy_getinfo(s->easy, CURLINFO_SIZE_DOWNLOAD_T, &got) == CURLE_OK && got > 0)
-        atomic_fetch_add_explicit(&w->bytes, (uint64_t)got, memory_order_relaxed);
-    curl_multi_remove_handle(w->multi, s->easy);
+    if (s->opened || s->retried)
+        tl_record_conn(l->tl, now, s->opened, s->retried);
+    if (bytes)
+        atomic_fetch_add_explicit(&w->bytes, bytes, memory_order_relaxed);
     s->busy = false;
     s->next_free = w->free_head;
     w->free_head = (int)(s - w->slots);
@@ -438,7 +189,7 @@ static void start_request(struct worker *w, uint64_t sched_us, uint64_t now_rel)
     s->busy = true;
     s->sched_us = sched_us;
     s->opened = 0;
-    s->prereqs = 0;
+    s->retried = false;
     s->body_len = 0;
     w->inflight++;
     if (!w->l->closed_loop) { /* closed loop sends when it is ready: never late */
@@ -446,65 +197,7 @@ static void start_request(struct worker *w, uint64_t sched_us, uint64_t now_rel)
         hist_record(w->lateness, now_rel > sched_us ? now_rel - sched_us : 0);
         pthread_mutex_unlock(&w->mu);
     }
-    if (curl_multi_add_handle(w->multi, s->easy) != CURLM_OK) {
-        /* cannot happen with a valid handle; count it rather than lose it */
-        s->busy = false;
-        s->next_free = w->free_head;
-        w->free_head = (int)(s - w->slots);
-        w->inflight--;
-        tl_record(w->l->tl, sched_us, TL_OTHER, 0);
-    }
-}
-
-static int setup_easy(struct worker *w, struct slot *s, char **err)
-{
-    struct load *l = w->l;
-    CURL *e = curl_easy_init();
-    if (!e)
-        return zd_err(err, "cannot create a libcurl handle");
-    s->easy = e;
-    s->w = w;
-    curl_easy_setopt(e, CURLOPT_URL, l->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
-    curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, s);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, s);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((l->timeout_us + 999) / 1000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((l->connect_timeout_us + 999) / 1000));
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    /* an explicit "no proxy": libcurl otherwise reads the *_proxy variables on every request */
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
-    if (l->headers)
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
-    if (l->body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, l->body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)l->body_len);
-    }
-    if (l->nobody)
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    else if (l->method)
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, l->method);
-    if (l->insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    if (l->http2) {
-        bool tls = zd_str_has_prefix(l->url, "https:") || zd_str_has_prefix(l->url, "HTTPS:");
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                         tls ? (long)CURL_HTTP_VERSION_2TLS
-                             : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    } else {
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    }
-    return 0;
+    w->l->eng->send(w, s);
 }
 
 /* ---- the worker ------------------------------------------------------------------------- */
@@ -566,8 +259,8 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct load *l = w->l;
+    const struct load_engine *eng = l->eng;
     struct epoll_event evs[64];
-    int running = 0;
 
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* timer wakeups to the microsecond */
     /* First-use costs (this thread's malloc arena, its stack) are paid before the clock starts,
@@ -623,14 +316,11 @@ static void *worker_main(void *arg)
         if (sched_done && w->inflight == 0)
             break;
 
-        /* let libcurl run what is due, then wait for the next thing to do */
-        if (w->curl_deadline <= now) {
-            w->curl_deadline = NEVER;
-            curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
-        uint64_t deadline = w->next_tick;
-        if (w->curl_deadline < deadline)
-            deadline = w->curl_deadline;
+        /* let the engine run what is due, then wait for the next thing to do */
+        eng->expire(w, now);
+        uint64_t deadline = w->next_tick, ed = eng->deadline(w);
+        if (ed < deadline)
+            deadline = ed;
         if (!sched_done && !l->closed_loop && w->next_sched != NEVER &&
             l->t0 + w->next_sched < deadline)
             deadline = l->t0 + w->next_sched;
@@ -652,38 +342,12 @@ static void *worker_main(void *arg)
                            (int)((deadline - t + 999) / 1000));
         }
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == w->efd) {
-                drain(fd);
-                continue;
-            }
-            if ((size_t)fd >= w->nfdev || !w->fdev[fd].watched) {
-                on_unwatched(w, fd);
-                continue;
-            }
-            int flags = 0;
-            if (evs[i].events & (EPOLLIN | EPOLLHUP))
-                flags |= CURL_CSELECT_IN;
-            if (evs[i].events & EPOLLOUT)
-                flags |= CURL_CSELECT_OUT;
-            if (evs[i].events & EPOLLERR)
-                flags |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(w->multi, fd, flags, &running);
+            if (evs[i].data.u64 == LOAD_EV_WAKE)
+                drain(w->efd);
+            else
+                eng->event(w, &evs[i]);
         }
-        if (w->curl_deadline <= zd_now_us()) {
-            w->curl_deadline = NEVER;
-            curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(w->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            struct slot *s = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-            if (s)
-                finish_request(w, s, msg->data.result);
-        }
+        eng->expire(w, zd_now_us());
     }
     tick(w, zd_now_us() - l->t0, true);
     atomic_store(&w->watermark, NEVER - 1);
@@ -693,19 +357,11 @@ static void *worker_main(void *arg)
 
 static void worker_free(struct worker *w)
 {
+    if (w->l && w->l->eng)
+        w->l->eng->worker_free(w);
     for (unsigned i = 0; i < w->nslots; i++)
-        if (w->slots[i].easy && w->slots[i].busy && w->multi)
-            curl_multi_remove_handle(w->multi, w->slots[i].easy);
-    /* the multi handle closes the cached connections through on_closesocket: w->fdev first */
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
-    for (unsigned i = 0; i < w->nslots; i++) {
-        if (w->slots[i].easy)
-            curl_easy_cleanup(w->slots[i].easy);
         free(w->slots[i].body);
-    }
     free(w->slots);
-    free(w->fdev);
     if (w->md)
         pcre2_match_data_free(w->md);
     if (w->epfd >= 0)
@@ -722,7 +378,6 @@ static int worker_init(struct load *l, struct worker *w, unsigned id, unsigned c
     w->l = l;
     w->id = id;
     w->epfd = w->efd = -1;
-    w->curl_deadline = NEVER;
     w->k = id;
     w->conns = conns;
     w->free_head = -1;
@@ -738,20 +393,8 @@ static int worker_init(struct load *l, struct worker *w, unsigned id, unsigned c
         return zd_err(err, "cannot create the worker's event descriptors: %s", strerror(errno));
     struct epoll_event ev = {0};
     ev.events = EPOLLIN;
-    ev.data.fd = w->efd;
+    ev.data.u64 = LOAD_EV_WAKE;
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &ev);
-    w->multi = curl_multi_init();
-    if (!w->multi)
-        return zd_err(err, "cannot create a libcurl multi handle");
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)conns);
-    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns);
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)conns);
-    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING,
-                      l->http2 ? (long)CURLPIPE_MULTIPLEX : (long)CURLPIPE_NOTHING);
     if (l->re) {
         w->md = pcre2_match_data_create_from_pattern(l->re, NULL);
         if (!w->md)
@@ -760,12 +403,11 @@ static int worker_init(struct load *l, struct worker *w, unsigned id, unsigned c
     w->slots = xcalloc(slots, sizeof(*w->slots));
     w->nslots = slots;
     for (unsigned i = 0; i < slots; i++) {
-        if (setup_easy(w, &w->slots[i], err) < 0)
-            return -1;
+        w->slots[i].w = w;
         w->slots[i].next_free = w->free_head;
         w->free_head = (int)i;
     }
-    return 0;
+    return l->eng->worker_init(w, err);
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -854,13 +496,6 @@ static int check_opts(const struct load_opts *o, char **err)
     return 0;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* ---- the public API --------------------------------------------------------------------- */
 
 static void load_destroy(struct load *l)
@@ -870,8 +505,9 @@ static void load_destroy(struct load *l)
     for (unsigned i = 0; l->w && i < l->nworkers; i++)
         worker_free(&l->w[i]);
     free(l->w);
+    if (l->eng)
+        l->eng->teardown(l);
     tl_free(l->tl);
-    curl_slist_free_all(l->headers);
     if (l->re)
         pcre2_code_free(l->re);
     free(l->exp_lo);
@@ -889,9 +525,12 @@ struct load *load_start(const struct load_opts *o, char **err)
 {
     if (check_opts(o, err) < 0)
         return NULL;
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        zd_err(err, "cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
+    bool native = load_h1_supports(o->url, o->http2);
+    if (o->engine == LOAD_ENGINE_NATIVE && !native) {
+        zd_err(err,
+               "the native engine speaks plain HTTP/1.1 to http:// URLs without credentials "
+               "(use the curl engine for '%s'%s)",
+               o->url, o->http2 ? " with HTTP/2" : "");
         return NULL;
     }
     struct load *l = xcalloc(1, sizeof(*l));
@@ -908,22 +547,6 @@ struct load *load_start(const struct load_opts *o, char **err)
         memcpy(l->body, o->body, o->body_len);
         l->body[o->body_len] = '\0';
         l->body_len = o->body_len;
-    }
-    for (size_t i = 0; i < o->nheaders; i++) {
-        char *line = xasprintf("%s: %s", o->headers[i].name, o->headers[i].value);
-        struct curl_slist *n = curl_slist_append(l->headers, line);
-        free(line);
-        if (!n) {
-            zd_err(err, "out of memory building headers");
-            goto fail;
-        }
-        l->headers = n;
-    }
-    if (l->body) {
-        /* no "Expect: 100-continue" round trip on larger bodies */
-        struct curl_slist *n = curl_slist_append(l->headers, "Expect:");
-        if (n)
-            l->headers = n;
     }
     if (o->nexpect) {
         l->exp_lo = xreallocarray(NULL, o->nexpect, sizeof(int));
@@ -952,6 +575,25 @@ struct load *load_start(const struct load_opts *o, char **err)
     l->connect_timeout_us = o->connect_timeout_us ? o->connect_timeout_us : 1000000;
     l->duration_us = o->duration_us;
     l->closed_loop = o->rate == 0;
+    l->headers = o->headers;
+    l->nheaders = o->nheaders;
+    l->eng = native && o->engine != LOAD_ENGINE_CURL ? &load_engine_h1 : &load_engine_curl;
+    int erc = l->eng->setup(l, err);
+    if (erc < 0 && l->eng == &load_engine_h1 && o->engine == LOAD_ENGINE_AUTO) {
+        /* a host that does not resolve now: libcurl tries again per request (and counts each
+         * failure as `other`) */
+        l->eng->teardown(l);
+        if (err) {
+            free(*err);
+            *err = NULL;
+        }
+        l->eng = &load_engine_curl;
+        erc = l->eng->setup(l, err);
+    }
+    l->headers = NULL; /* the caller's: not kept */
+    l->nheaders = 0;
+    if (erc < 0)
+        goto fail;
 
     uint64_t iv = o->interval_us ? o->interval_us : 100000;
     size_t maxiv = o->max_intervals;
@@ -1063,6 +705,11 @@ double load_rate(const struct load *l)
     double r = prof_rate(&l->prof, zd_now_us() - l->t0);
     pthread_mutex_unlock((pthread_mutex_t *)&l->prof_mu);
     return r;
+}
+
+const char *load_engine_name(const struct load *l)
+{
+    return l->eng->name;
 }
 
 struct timeline *load_timeline(struct load *l)

@@ -1,5 +1,5 @@
 /*
- * load: open-loop HTTP load on libcurl multi.
+ * load: open-loop HTTP load: a native HTTP/1.1 client for http://, libcurl multi for the rest.
  *
  * Requests go out on a schedule set by the target rate, not by how fast answers come back;
  * latency is measured from the *intended* send time (no coordinated omission). What the schedule
@@ -21,29 +21,36 @@ struct load_header {
     const char *value;
 };
 
+enum load_engine_kind {
+    LOAD_ENGINE_AUTO,   /* native for plain http:// (no HTTP/2, no credentials), else curl */
+    LOAD_ENGINE_NATIVE, /* load_start fails for a URL it cannot serve */
+    LOAD_ENGINE_CURL,
+};
+
 struct load_opts {
     const char *url;
-    const char *method;        /* NULL = GET */
+    const char *method; /* NULL = GET */
     const struct load_header *headers;
     size_t nheaders;
-    const char *body;          /* NULL = none */
+    const char *body; /* NULL = none */
     size_t body_len;
-    double rate;               /* requests/s; 0 = closed loop (as fast as connections allow) */
-    uint64_t ramp_us;          /* linear ramp from 0 to rate */
-    uint64_t duration_us;      /* stop scheduling after this; 0 = until load_stop() */
-    uint32_t connections;      /* total across threads; default 64 */
-    uint32_t threads;          /* 0 = one per core */
-    uint32_t max_in_flight;    /* 0 = connections */
-    uint64_t timeout_us;       /* per request; default 2s */
+    double rate;                 /* requests/s; 0 = closed loop (as fast as connections allow) */
+    uint64_t ramp_us;            /* linear ramp from 0 to rate */
+    uint64_t duration_us;        /* stop scheduling after this; 0 = until load_stop() */
+    uint32_t connections;        /* total across threads; default 64 */
+    uint32_t threads;            /* 0 = one per core */
+    uint32_t max_in_flight;      /* 0 = connections */
+    uint64_t timeout_us;         /* per request; default 2s */
     uint64_t connect_timeout_us; /* default 1s */
-    const int *expect_lo;      /* expected status ranges (inclusive); none = 200..399 */
+    const int *expect_lo;        /* expected status ranges (inclusive); none = 200..399 */
     const int *expect_hi;
     size_t nexpect;
-    const char *expect_body;   /* pcre2 regex on the body; NULL = any */
+    const char *expect_body; /* pcre2 regex on the body; NULL = any */
     bool http2;
     bool insecure;
-    uint64_t interval_us;      /* timeline interval; default 100ms */
-    size_t max_intervals;      /* default: duration / interval + slack, or 10 min worth */
+    enum load_engine_kind engine;
+    uint64_t interval_us; /* timeline interval; default 100ms */
+    size_t max_intervals; /* default: duration / interval + slack, or 10 min worth */
 };
 
 struct load;
@@ -56,6 +63,8 @@ struct load *load_start(const struct load_opts *o, char **err);
  * with rate 0); in an open-loop load, rate 0 pauses sending. */
 void load_set_rate(struct load *l, double rate, uint64_t ramp_us);
 double load_rate(const struct load *l);
+/* "native" or "curl": the engine the load runs on. */
+const char *load_engine_name(const struct load *l);
 /* The live timeline (owned by the load; valid until load_free). */
 struct timeline *load_timeline(struct load *l);
 /* Microseconds since the load started (the timeline's clock). */
@@ -71,12 +80,12 @@ void load_free(struct load *l);
 struct load_totals {
     uint64_t counts[TL_OUTCOME__COUNT];
     uint64_t total, errors;
-    uint64_t status[6];        /* responses by class: [1]=1xx ... [5]=5xx */
+    uint64_t status[6]; /* responses by class: [1]=1xx ... [5]=5xx */
     uint64_t conns_opened, retried;
     uint64_t bytes_received;
     uint64_t elapsed_us;
-    double achieved_rate;      /* requests sent per second */
-    uint64_t lateness_p99_us;  /* how late sends left compared with the schedule */
+    double achieved_rate;     /* requests sent per second */
+    uint64_t lateness_p99_us; /* how late sends left compared with the schedule */
     uint64_t lateness_max_us;
 };
 void load_totals(const struct load *l, struct load_totals *out);

@@ -2,8 +2,9 @@
 # bench.sh: zonedef's load engine next to wrk (`make bench`; not part of `make test`).
 #
 #  1. max throughput, closed loop, direct to nginx (1 worker, 3-byte body) and through HAProxy in
-#     front of two such nginx: `zonedef load` and `wrk` interleaved with equal threads and
-#     connections, BENCH_ROUNDS rounds each; prints the median req/s of each and the ratio;
+#     front of two such nginx: `zonedef load` (its default native HTTP/1.1 engine, and
+#     `--engine curl`) and `wrk` interleaved with equal threads and connections, BENCH_ROUNDS
+#     rounds each; prints the median req/s of each and the ratios to wrk;
 #  2. `zonedef load` open loop at a fixed BENCH_RATE req/s for BENCH_FIXED_SECONDS: achieved
 #     rate, p99 send lateness, and peak RSS (VmHWM) at 10 s and at the end, read from /proc.
 #
@@ -112,10 +113,11 @@ EOF
     wait_port "$1"
 }
 
+# zd_rps URL ENGINE
 zd_rps() {
     local f=$DIR/zd.json
-    "$ZD" load "$1" --duration "${SECS}s" --threads "$THREADS" --connections "$CONNS" \
-        --quiet --json "$f" >/dev/null 2>&1 || { echo 0; return; }
+    "$ZD" load "$1" --engine "$2" --duration "${SECS}s" --threads "$THREADS" \
+        --connections "$CONNS" --quiet --json "$f" >/dev/null 2>&1 || { echo 0; return; }
     jq -r '.outcomes.ok / (.elapsed_us / 1e6) | floor' "$f"
 }
 wrk_rps() {
@@ -124,22 +126,29 @@ wrk_rps() {
 }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+
 # compare LABEL URL: interleaved rounds; who goes first alternates.
 compare() {
-    local label=$1 url=$2 r z w zs=() ws=()
+    local label=$1 url=$2 r z c w zs=() cs=() ws=()
     # warm up both paths (connections, caches) before measuring
     "$ZD" load "$url" --duration 1s --threads "$THREADS" --connections "$CONNS" --quiet >/dev/null 2>&1
     for r in $(seq "$ROUNDS"); do
-        if [ $((r % 2)) -eq 1 ]; then z=$(zd_rps "$url"); w=$(wrk_rps "$url")
-        else w=$(wrk_rps "$url"); z=$(zd_rps "$url"); fi
-        zs+=("$z"); ws+=("$w")
-        printf '  %-14s round %d: zonedef %7d req/s   wrk %7d req/s\n' "$label" "$r" "$z" "$w"
+        if [ $((r % 2)) -eq 1 ]; then
+            z=$(zd_rps "$url" native); c=$(zd_rps "$url" curl); w=$(wrk_rps "$url")
+        else
+            w=$(wrk_rps "$url"); c=$(zd_rps "$url" curl); z=$(zd_rps "$url" native)
+        fi
+        zs+=("$z"); cs+=("$c"); ws+=("$w")
+        printf '  %-8s round %d: zonedef %7d req/s   zonedef --engine curl %7d req/s   wrk %7d req/s\n' \
+            "$label" "$r" "$z" "$c" "$w"
     done
-    local zm wm
+    local zm cm wm
     zm=$(printf '%s\n' "${zs[@]}" | median)
+    cm=$(printf '%s\n' "${cs[@]}" | median)
     wm=$(printf '%s\n' "${ws[@]}" | median)
-    RESULTS+=("$(printf '%-14s zonedef %7d req/s   wrk %7d req/s   ratio %.2f' "$label" "$zm" "$wm" \
-        "$(awk -v a="$zm" -v b="$wm" 'BEGIN { print b ? a / b : 0 }')")")
+    RESULTS+=("$(printf '%-8s zonedef %7d req/s   wrk %7d req/s   ratio %s   (--engine curl %7d req/s, ratio %s)' \
+        "$label" "$zm" "$wm" "$(ratio "$zm" "$wm")" "$cm" "$(ratio "$cm" "$wm")")")
 }
 
 echo "bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), $("$ZD" --version)"

@@ -36,62 +36,19 @@ load() {
 # j NAME FILTER: a value from a result file.
 j() { jq -r "$2" "$TMP/$1.json" 2>/dev/null; }
 
-# ---- every outcome class, produced for real -------------------------------------------------
+# ---- every outcome class, produced for real, by both engines ----------------------------------
+# The native HTTP/1.1 engine (the default for http://) and libcurl (--engine curl) must classify
+# alike: the same servers, the same counts.
 start_srv 19001
-load ok http://127.0.0.1:19001/ --rate 50 --duration 1s --expect-body '^ok$'
-check_eq "ok: exit 0" 0 "$LOAD_RC"
-check_eq "ok: 50 requests at 50/s for 1s" 50 "$(j ok .requests)"
-check_eq "ok: all 50 ok" 50 "$(j ok .outcomes.ok)"
-check_eq "ok: no errors" 0 "$(j ok .errors)"
-check_eq "ok: 50 2xx statuses" 50 "$(j ok '.status["2xx"]')"
-check_eq "ok: timeline sums to the total" 50 "$(j ok '[.timeline[].total] | add')"
-check_eq "ok: 5 requests in the 4th interval (100ms at 50/s)" 5 "$(j ok '.timeline[3].total')"
-check "ok: keep-alive: at most 2 connections per thread opened" \
-    [ "$(j ok .connections_opened)" -ge 1 -a "$(j ok .connections_opened)" -le 8 ]
-check "ok: latency p99 measured (>0, <100ms)" \
-    [ "$(j ok .latency_us.p99)" -gt 0 -a "$(j ok .latency_us.p99)" -lt 100000 ]
-
-load mismatch http://127.0.0.1:19001/ --rate 50 --duration 1s --expect-body '^nope'
-check_eq "body_mismatch: 50 of 50" 50 "$(j mismatch .outcomes.body_mismatch)"
-
-load other http://127.0.0.1:19001/ --rate 20 --duration 1s --expect-status 201-204
-check_eq "unexpected 200 with --expect-status 201-204 is other" 20 "$(j other .outcomes.other)"
-
-load refused http://127.0.0.1:19002/ --rate 50 --duration 1s
-check_eq "connect_refused: closed port, 50 of 50" 50 "$(j refused .outcomes.connect_refused)"
-
 start_srv 19003 --status 500
-load s500 http://127.0.0.1:19003/ --rate 50 --duration 1s
-check_eq "http_5xx: 50 of 50" 50 "$(j s500 .outcomes.http_5xx)"
-check_eq "http_5xx: counted as 5xx status" 50 "$(j s500 '.status["5xx"]')"
-
 start_srv 19009 --status 404
-load s404 http://127.0.0.1:19009/ --rate 20 --duration 1s
-check_eq "http_4xx: 20 of 20" 20 "$(j s404 .outcomes.http_4xx)"
-load s404ok http://127.0.0.1:19009/ --rate 20 --duration 1s --expect-status 404,2xx
-check_eq "--expect-status 404,2xx makes a 404 ok" 20 "$(j s404ok .outcomes.ok)"
-
 start_srv 19004 --reset
-load reset http://127.0.0.1:19004/ --rate 50 --duration 1s
-check_eq "reset mid-response: 50 of 50" 50 "$(j reset .outcomes.reset)"
-
 start_srv 19006
 STOPPED=$SRV_PID
-kill -STOP "$STOPPED"
-load stopped http://127.0.0.1:19006/ --rate 20 --duration 1s --timeout 300ms
-kill -CONT "$STOPPED"
-check_eq "response_timeout: SIGSTOPped server, 20 of 20" 20 "$(j stopped .outcomes.response_timeout)"
-check "response_timeout: latency is the timeout (>=300ms)" [ "$(j stopped .latency_us.p50)" -ge 290000 ]
-
 start_srv 19008 --drop-second
-load retry http://127.0.0.1:19008/ --rate 20 --duration 1s --connections 1 --threads 1
-check_eq "dead keep-alive connections: every request answered or reset" 20 \
-    "$(j retry '.outcomes.ok + .outcomes.reset')"
-check "dead keep-alive connections: libcurl's silent re-sends counted (>=10)" \
-    [ "$(j retry .retried)" -ge 10 ]
-check "dead keep-alive connections: a connection opened per re-send" \
-    [ "$(j retry .connections_opened)" -gt "$(j retry .retried)" ]
-
+start_srv 19012 --chunked
+start_srv 19013 --close
+start_srv 19014 --garbage
 if need_root && command -v nft >/dev/null; then
     on_exit "nft delete table inet zonedef_test_load"
     nft delete table inet zonedef_test_load 2>/dev/null
@@ -99,12 +56,84 @@ if need_root && command -v nft >/dev/null; then
         nft add chain inet zonedef_test_load in '{ type filter hook input priority -10; policy accept; }' &&
         nft add rule inet zonedef_test_load in ip daddr 127.0.9.0/24 tcp dport 19000-19499 drop
     check_eq "nft drop rule installed" 0 $?
-    load ctimeout http://127.0.9.1:19010/ --rate 20 --duration 1s --connect-timeout 200ms
-    nft delete table inet zonedef_test_load
-    check_eq "connect_timeout: dropped SYNs, 20 of 20" 20 "$(j ctimeout .outcomes.connect_timeout)"
-    check "nft table removed" bash -c '! nft list table inet zonedef_test_load >/dev/null 2>&1'
+fi
+
+for E in native curl; do
+load ok http://127.0.0.1:19001/ --engine $E --rate 50 --duration 1s --expect-body '^ok$'
+check_eq "$E: ok: exit 0" 0 "$LOAD_RC"
+check_eq "$E: the engine is named" "$E" "$(j ok .engine)"
+check_eq "$E: ok: 50 requests at 50/s for 1s" 50 "$(j ok .requests)"
+check_eq "$E: ok: all 50 ok" 50 "$(j ok .outcomes.ok)"
+check_eq "$E: ok: no errors" 0 "$(j ok .errors)"
+check_eq "$E: ok: 50 2xx statuses" 50 "$(j ok '.status["2xx"]')"
+check_eq "$E: ok: 150 body bytes (ok\\n x 50)" 150 "$(j ok .bytes_received)"
+check_eq "$E: ok: timeline sums to the total" 50 "$(j ok '[.timeline[].total] | add')"
+check_eq "$E: ok: 5 requests in the 4th interval (100ms at 50/s)" 5 "$(j ok '.timeline[3].total')"
+check "$E: ok: keep-alive: at most 2 connections per thread opened" \
+    [ "$(j ok .connections_opened)" -ge 1 -a "$(j ok .connections_opened)" -le 8 ]
+check "$E: ok: latency p99 measured (>0, <100ms)" \
+    [ "$(j ok .latency_us.p99)" -gt 0 -a "$(j ok .latency_us.p99)" -lt 100000 ]
+
+load mismatch http://127.0.0.1:19001/ --engine $E --rate 50 --duration 1s --expect-body '^nope'
+check_eq "$E: body_mismatch: 50 of 50" 50 "$(j mismatch .outcomes.body_mismatch)"
+
+load other http://127.0.0.1:19001/ --engine $E --rate 20 --duration 1s --expect-status 201-204
+check_eq "$E: unexpected 200 with --expect-status 201-204 is other" 20 "$(j other .outcomes.other)"
+
+load refused http://127.0.0.1:19002/ --engine $E --rate 50 --duration 1s
+check_eq "$E: connect_refused: closed port, 50 of 50" 50 "$(j refused .outcomes.connect_refused)"
+
+load s500 http://127.0.0.1:19003/ --engine $E --rate 50 --duration 1s
+check_eq "$E: http_5xx: 50 of 50" 50 "$(j s500 .outcomes.http_5xx)"
+check_eq "$E: http_5xx: counted as 5xx status" 50 "$(j s500 '.status["5xx"]')"
+
+load s404 http://127.0.0.1:19009/ --engine $E --rate 20 --duration 1s
+check_eq "$E: http_4xx: 20 of 20" 20 "$(j s404 .outcomes.http_4xx)"
+load s404ok http://127.0.0.1:19009/ --engine $E --rate 20 --duration 1s --expect-status 404,2xx
+check_eq "$E: --expect-status 404,2xx makes a 404 ok" 20 "$(j s404ok .outcomes.ok)"
+
+load reset http://127.0.0.1:19004/ --engine $E --rate 50 --duration 1s
+check_eq "$E: reset mid-response: 50 of 50" 50 "$(j reset .outcomes.reset)"
+
+kill -STOP "$STOPPED"
+load stopped http://127.0.0.1:19006/ --engine $E --rate 20 --duration 1s --timeout 300ms
+kill -CONT "$STOPPED"
+check_eq "$E: response_timeout: SIGSTOPped server, 20 of 20" 20 "$(j stopped .outcomes.response_timeout)"
+check "$E: response_timeout: latency is the timeout (>=300ms)" [ "$(j stopped .latency_us.p50)" -ge 290000 ]
+
+load retry http://127.0.0.1:19008/ --engine $E --rate 20 --duration 1s --connections 1 --threads 1
+check_eq "$E: dead keep-alive connections: every request answered or reset" 20 \
+    "$(j retry '.outcomes.ok + .outcomes.reset')"
+check "$E: dead keep-alive connections: the silent re-sends counted (>=10)" \
+    [ "$(j retry .retried)" -ge 10 ]
+check "$E: dead keep-alive connections: a connection opened per re-send" \
+    [ "$(j retry .connections_opened)" -gt "$(j retry .retried)" ]
+
+load chunked http://127.0.0.1:19012/ --engine $E --rate 50 --duration 1s --expect-body '^ok$'
+check_eq "$E: chunked bodies: 50 of 50 ok" 50 "$(j chunked .outcomes.ok)"
+check "$E: chunked bodies: kept alive (<= 8 connections)" [ "$(j chunked .connections_opened)" -le 8 ]
+load close http://127.0.0.1:19013/ --engine $E --rate 50 --duration 1s --expect-body '^ok$'
+check_eq "$E: 'Connection: close' answers: 50 of 50 ok" 50 "$(j close .outcomes.ok)"
+check_eq "$E: 'Connection: close' answers: a connection each" 50 "$(j close .connections_opened)"
+check_eq "$E: 'Connection: close' answers: nothing re-sent" 0 "$(j close .retried)"
+load junk http://127.0.0.1:19014/ --engine $E --rate 20 --duration 1s
+check_eq "$E: an answer that is not HTTP: 20 of 20 other" 20 "$(j junk .outcomes.other)"
+load post http://127.0.0.1:19001/ --engine $E --rate 20 --duration 1s --threads 1 --body 'a=1' -H 'X-Game: day'
+check_eq "$E: POST with a body and a header: 20 of 20 ok" 20 "$(j post .outcomes.ok)"
+check_eq "$E: POST: kept alive (the server read exactly the body)" 1 "$(j post .connections_opened)"
+load head http://127.0.0.1:19001/ --engine $E --rate 20 --duration 1s --method HEAD
+check_eq "$E: HEAD: 20 of 20 ok, no body read" "20 0" "$(j head '"\(.outcomes.ok) \(.bytes_received)"')"
+
+if need_root && command -v nft >/dev/null; then
+    load ctimeout http://127.0.9.1:19010/ --engine $E --rate 20 --duration 1s --connect-timeout 200ms
+    check_eq "$E: connect_timeout: dropped SYNs, 20 of 20" 20 "$(j ctimeout .outcomes.connect_timeout)"
 else
-    skip "needs root" "connect_timeout via an nft drop rule"
+    skip "needs root" "$E: connect_timeout via an nft drop rule"
+fi
+done
+if need_root && command -v nft >/dev/null; then
+    nft delete table inet zonedef_test_load
+    check "nft table removed" bash -c '! nft list table inet zonedef_test_load >/dev/null 2>&1'
 fi
 
 # ---- not_sent: the in-flight cap is full -----------------------------------------------------

@@ -3,12 +3,15 @@
  * Each flag makes it misbehave in one way the engine must classify:
  *
  *   zd-testsrv --listen 127.0.0.1:19001 [--status N] [--body TEXT] [--delay MS] [--reset]
- *              [--drop-second] [--max-seconds N]
+ *              [--chunked] [--close] [--garbage] [--drop-second] [--max-seconds N]
  *
  *   --status N       answer with status N (default 200)
  *   --body TEXT      response body (default "ok\n")
  *   --delay MS       answer each request MS milliseconds after it arrived
  *   --reset          send the headers and part of the body, then reset the connection (RST)
+ *   --chunked        send the body with Transfer-Encoding: chunked, in two chunks
+ *   --garbage        answer with a line that is not HTTP, then close
+ *   --close          answer with "Connection: close" and close the connection after it
  *   --drop-second    on every connection, close without answering when the 2nd request
  *                    arrives (a keep-alive connection that died: libcurl re-sends the request)
  *   --max-seconds N  exit after N seconds whatever happens (default 60), so a test that dies
@@ -44,12 +47,13 @@ struct conn {
     size_t outlen, outoff;
     unsigned requests;
     uint64_t respond_at; /* ms; 0 = nothing pending */
+    bool head_only;      /* the pending answer is to HEAD */
 };
 
 static int status_code = 200;
 static const char *body = "ok\n";
 static unsigned delay_ms;
-static bool reset_mode, drop_second;
+static bool reset_mode, drop_second, chunked, close_mode, garbage;
 static struct conn *conns[MAX_CONNS];
 static int epfd;
 
@@ -112,13 +116,38 @@ static bool flush_out(struct conn *c)
     return true;
 }
 
-static bool respond(struct conn *c)
+/* A response to HEAD has the headers of the GET response and no body. */
+static bool respond(struct conn *c, bool head_only)
 {
     size_t blen = strlen(body);
-    char head[256];
-    int hn = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n",
-                      status_code, reason(status_code), reset_mode ? blen + 100 : blen);
+    char head[512];
+    int hn;
+    if (chunked && !reset_mode) {
+        /* the body in two chunks: its first byte, then the rest */
+        hn = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+                      "Transfer-Encoding: chunked\r\n%s\r\n",
+                      status_code, reason(status_code), close_mode ? "Connection: close\r\n" : "");
+        if (!head_only && blen)
+            hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "1\r\n%c\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                           body[0], blen - 1, body + 1);
+        else if (!head_only)
+            hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "0\r\n\r\n");
+        blen = 0;
+    } else {
+        hn = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
+                      status_code, reason(status_code), reset_mode ? blen + 100 : blen,
+                      close_mode ? "Connection: close\r\n" : "");
+    }
+    if (head_only)
+        blen = 0;
+    if (garbage) {
+        static const char junk[] = "SURPRISE, NOT HTTP\r\n\r\n";
+        send(c->fd, junk, sizeof(junk) - 1, MSG_NOSIGNAL);
+        conn_close(c, false);
+        return false;
+    }
     if (reset_mode) {
         /* the headers and the body, then an RST where 100 more bytes were promised */
         if (send(c->fd, head, (size_t)hn, MSG_NOSIGNAL) > 0)
@@ -133,7 +162,13 @@ static bool respond(struct conn *c)
     memcpy(c->out + c->outlen, head, (size_t)hn);
     memcpy(c->out + c->outlen + (size_t)hn, body, blen);
     c->outlen += (size_t)hn + blen;
-    return flush_out(c);
+    if (!flush_out(c))
+        return false;
+    if (close_mode) {
+        conn_close(c, false);
+        return false;
+    }
+    return true;
 }
 
 /* Handles every complete request in the input buffer; false when the connection is gone. */
@@ -144,6 +179,7 @@ static bool handle_input(struct conn *c)
         if (!end)
             return true;
         size_t hlen = (size_t)(end - c->in) + 4, clen = 0;
+        bool head_only = c->inlen >= 5 && memcmp(c->in, "HEAD ", 5) == 0;
         for (char *p = c->in; p && p < end; p = memchr(p, '\n', (size_t)(end - p))) {
             if (*p == '\n')
                 p++;
@@ -165,9 +201,10 @@ static bool handle_input(struct conn *c)
         }
         if (delay_ms) {
             c->respond_at = now_ms() + delay_ms;
+            c->head_only = head_only;
             return true;
         }
-        if (!respond(c))
+        if (!respond(c, head_only))
             return false;
     }
     return true;
@@ -217,6 +254,12 @@ int main(int argc, char **argv)
             reset_mode = true;
         else if (strcmp(a, "--drop-second") == 0)
             drop_second = true;
+        else if (strcmp(a, "--chunked") == 0)
+            chunked = true;
+        else if (strcmp(a, "--close") == 0)
+            close_mode = true;
+        else if (strcmp(a, "--garbage") == 0)
+            garbage = true;
         else {
             fprintf(stderr, "zd-testsrv: unknown or incomplete option '%s'\n", a);
             return 2;
@@ -225,7 +268,8 @@ int main(int argc, char **argv)
     if (!listen_at || status_code < 100 || status_code > 599 || max_seconds == 0 ||
         max_seconds > 3600) {
         fprintf(stderr, "usage: zd-testsrv --listen ADDR:PORT [--status N] [--body TEXT] "
-                        "[--delay MS] [--reset] [--drop-second] [--max-seconds 1..3600]\n");
+                        "[--delay MS] [--reset] [--chunked] [--close] [--garbage] [--drop-second] "
+                        "[--max-seconds 1..3600]\n");
         return 2;
     }
     alarm(max_seconds); /* the default SIGALRM action ends the process */
@@ -307,7 +351,7 @@ int main(int argc, char **argv)
                 struct conn *c = conns[fd];
                 if (c && c->respond_at && c->respond_at <= now) {
                     c->respond_at = 0;
-                    if (respond(c))
+                    if (respond(c, c->head_only))
                         handle_input(c);
                 }
             }

@@ -1,9 +1,14 @@
 /* test_load: the open-loop schedule through the public API. A closed port refuses every
  * connection in microseconds, so each interval's count is exactly what the schedule asked for:
- * constant rate, linear ramp, a rate change while running. Plus option validation. */
+ * constant rate, linear ramp, a rate change while running (through both engines). Plus option
+ * validation, and the native engine's request bytes against libcurl's for the same options. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -31,10 +36,14 @@ static struct load *run_until_done(struct load_opts *o)
     return l;
 }
 
-static void test_constant_rate(void)
+static void constant_rate(enum load_engine_kind engine)
 {
-    struct load_opts o = {
-        .url = CLOSED_URL, .rate = 1000, .duration_us = 1000000, .threads = 2, .connections = 64};
+    struct load_opts o = {.url = CLOSED_URL,
+                          .rate = 1000,
+                          .duration_us = 1000000,
+                          .threads = 2,
+                          .connections = 64,
+                          .engine = engine};
     struct load *l = run_until_done(&o);
     if (!l)
         return;
@@ -57,7 +66,14 @@ static void test_constant_rate(void)
     struct hist *h = load_latency(l);
     CHECK_EQ_INT(hist_count(h), t.counts[TL_CONNECT_REFUSED]);
     hist_free(h);
+    CHECK_EQ_STR(load_engine_name(l), engine == LOAD_ENGINE_CURL ? "curl" : "native");
     load_free(l);
+}
+
+static void test_constant_rate(void)
+{
+    constant_rate(LOAD_ENGINE_AUTO);
+    constant_rate(LOAD_ENGINE_CURL);
 }
 
 static void test_ramp(void)
@@ -121,9 +137,10 @@ static void test_set_rate_while_running(void)
     load_free(l);
 }
 
-static void test_closed_loop(void)
+static void closed_loop(enum load_engine_kind engine)
 {
-    struct load_opts o = {.url = CLOSED_URL, .duration_us = 300000, .threads = 1, .connections = 2};
+    struct load_opts o = {
+        .url = CLOSED_URL, .duration_us = 300000, .threads = 1, .connections = 2, .engine = engine};
     struct load *l = run_until_done(&o);
     if (!l)
         return;
@@ -135,6 +152,12 @@ static void test_closed_loop(void)
     CHECK_EQ_INT(t.counts[TL_CONNECT_REFUSED], t.total);
     CHECK_EQ_INT(t.counts[TL_NOT_SENT], 0);
     load_free(l);
+}
+
+static void test_closed_loop(void)
+{
+    closed_loop(LOAD_ENGINE_NATIVE);
+    closed_loop(LOAD_ENGINE_CURL);
 }
 
 static void test_stop_early(void)
@@ -196,11 +219,138 @@ static void test_bad_options(void)
     o.nexpect = 0;
     o.timeout_us = 120000000;
     check_rejected(&o, "at most 60s");
+    o.timeout_us = 0;
+    o.engine = LOAD_ENGINE_NATIVE;
+    o.url = "https://127.0.0.1:19030/";
+    check_rejected(&o, "native engine speaks plain HTTP/1.1");
+    o.url = "http://user:pw@127.0.0.1:19030/";
+    check_rejected(&o, "without credentials");
+    o.url = CLOSED_URL;
+    o.http2 = true;
+    check_rejected(&o, "with HTTP/2");
+    o.http2 = false;
+    o.url = "http://no-such-host.invalid/";
+    check_rejected(&o, "cannot resolve 'no-such-host.invalid'");
     load_free(NULL);
+}
+
+/* ---- the native engine sends what libcurl sends ------------------------------------------- */
+
+struct capture {
+    int lfd;
+    char req[4096];
+    size_t len;
+};
+
+/* Accepts one connection, reads one request (headers and Content-Length body), answers 200. */
+static void *capture_main(void *arg)
+{
+    struct capture *c = arg;
+    int fd = accept(c->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    for (;;) {
+        ssize_t n = recv(fd, c->req + c->len, sizeof(c->req) - 1 - c->len, 0);
+        if (n <= 0)
+            break;
+        c->len += (size_t)n;
+        c->req[c->len] = '\0';
+        char *end = strstr(c->req, "\r\n\r\n");
+        if (!end)
+            continue;
+        const char *cl = strcasestr(c->req, "\r\ncontent-length:");
+        size_t want =
+            (size_t)(end + 4 - c->req) + (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
+        if (c->len >= want)
+            break;
+    }
+    static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    ssize_t w = send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL);
+    (void)w;
+    close(fd);
+    return NULL;
+}
+
+/* The bytes of the one request a load with these options sends through `engine`. */
+static char *captured_request(struct load_opts o, enum load_engine_kind engine)
+{
+    struct capture c = {0};
+    c.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    if (c.lfd < 0 || bind(c.lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(c.lfd, 4) < 0 ||
+        getsockname(c.lfd, (struct sockaddr *)&a, &al) < 0) {
+        CHECK(!"a listening socket on loopback");
+        if (c.lfd >= 0)
+            close(c.lfd);
+        return xstrdup("");
+    }
+    pthread_t th;
+    pthread_create(&th, NULL, capture_main, &c);
+    char *url = xasprintf("http://127.0.0.1:%d/p/a%%20th?q=1&r=2#frag", ntohs(a.sin_port));
+    o.url = url;
+    o.rate = 10; /* one request: due at 0, the next at 100 ms, after the end */
+    o.duration_us = 50000;
+    o.threads = 1;
+    o.connections = 1;
+    o.engine = engine;
+    struct load *l = run_until_done(&o);
+    if (l) {
+        struct load_totals t;
+        load_totals(l, &t);
+        CHECK_EQ_INT(t.total, 1);
+        CHECK_EQ_INT(t.counts[TL_OK], 1);
+        load_free(l);
+    }
+    pthread_join(th, NULL);
+    close(c.lfd);
+    free(url);
+    /* the port differs between the two runs: blank it out */
+    char *p = strstr(c.req, "Host: 127.0.0.1:");
+    for (p = p ? p + 16 : NULL; p && *p >= '0' && *p <= '9'; p++)
+        *p = 'P';
+    return xstrndup(c.req, c.len);
+}
+
+static void same_request(struct load_opts o, const char *want_line)
+{
+    char *native = captured_request(o, LOAD_ENGINE_NATIVE);
+    char *curl = captured_request(o, LOAD_ENGINE_CURL);
+    CHECK_EQ_STR(native, curl);
+    CHECK_CONTAINS(native, want_line);
+    free(native);
+    free(curl);
+}
+
+static void test_native_request_bytes(void)
+{
+    struct load_opts o = {0};
+    same_request(o, "GET /p/a%20th?q=1&r=2 HTTP/1.1\r\nHost: 127.0.0.1:");
+    o.method = "HEAD";
+    same_request(o, "HEAD /p/a%20th?q=1&r=2 HTTP/1.1\r\n");
+    struct load_header h[] = {{"X-Zonedef", "game day"},
+                              {"Accept", "text/plain"},
+                              {"User-Agent", ""},
+                              {"Host", "shop.example"}};
+    o.method = "POST";
+    o.headers = h;
+    o.nheaders = 4;
+    o.body = "a=1&b=2";
+    o.body_len = 7;
+    same_request(o, "Host: shop.example\r\n");
+    o.method = "PUT";
+    o.body = "{}";
+    o.body_len = 2;
+    struct load_header ct = {"Content-Type", "application/json"};
+    o.headers = &ct;
+    o.nheaders = 1;
+    same_request(o, "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
 }
 
 int main(void)
 {
     TH_RUN(test_constant_rate, test_ramp, test_set_rate_while_running, test_closed_loop,
-           test_stop_early, test_bad_options);
+           test_stop_early, test_bad_options, test_native_request_bytes);
 }
