@@ -26,11 +26,11 @@
 #include "scenario.h"
 
 struct tgt_instance {
-    char *id;      /* stable within a run: "a1", "i-0abc...", "web1.example:22" */
+    char *id; /* stable within a run: "a1", "i-0abc...", "web1.example:22" */
     char *zone;
-    char *addr;    /* "127.0.1.1:18101", host name, private IP */
-    bool healthy;  /* as the load balancer sees it, when known */
-    bool running;  /* process alive / instance running */
+    char *addr;   /* "127.0.1.1:18101", host name, private IP */
+    bool healthy; /* as the load balancer sees it, when known */
+    bool running; /* process alive / instance running */
 };
 
 struct tgt_zone_health {
