@@ -903,6 +903,9 @@ static struct load *start_load(struct runner *r, char **err)
         .expect_body = L->expect_body,
         .http2 = L->http2,
         .insecure = L->insecure,
+        .engine = L->engine == SCN_ENGINE_NATIVE ? LOAD_ENGINE_NATIVE
+                  : L->engine == SCN_ENGINE_CURL ? LOAD_ENGINE_CURL
+                                                 : LOAD_ENGINE_AUTO,
         .interval_us = r->I,
         .max_intervals = (size_t)((maxd + 60000000) / r->I) + 16,
     };

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1202,10 +1203,11 @@ static void parse_target(struct ctx *c, const cJSON *tn)
 
 /* ---- load, steady state ------------------------------------------------------------------- */
 
-static const char *const load_keys[] = {
-    "rate",   "ramp",    "connections", "threads", "max_in_flight", "timeout",  "connect_timeout",
-    "method", "headers", "body",        "expect",  "http2",         "insecure", "interval",
-    NULL};
+static const char *const load_keys[] = {"rate",          "ramp",     "connections",     "threads",
+                                        "max_in_flight", "timeout",  "connect_timeout", "method",
+                                        "headers",       "body",     "expect",          "http2",
+                                        "insecure",      "interval", "engine",          NULL};
+static const char *const engines[] = {"auto", "native", "curl", NULL};
 static const char *const load_expect_keys[] = {"status", "body", NULL};
 static const char *const methods[] = {"GET",    "HEAD",  "POST",    "PUT",
                                       "DELETE", "PATCH", "OPTIONS", NULL};
@@ -1229,10 +1231,11 @@ static void parse_load(struct ctx *c, const cJSON *ln, const cJSON *root)
     else
         get_num(c, ln, "rate", P, 0, true, 1e6, false, &l->rate);
     get_dur_range(c, ln, "ramp", P, 0, false, 60 * 60 * SEC, &l->ramp_us);
-    get_u32(c, ln, "connections", P, 1, 100000, &l->connections);
-    get_u32(c, ln, "threads", P, 0, 1024, &l->threads);
-    get_u32(c, ln, "max_in_flight", P, 0, 1000000, &l->max_in_flight);
-    get_dur_range(c, ln, "timeout", P, 0, true, 5 * 60 * SEC, &l->timeout_us);
+    /* the load engine's own limits (load.c), so a file that validates also starts */
+    get_u32(c, ln, "connections", P, 1, 10000, &l->connections);
+    get_u32(c, ln, "threads", P, 0, 256, &l->threads);
+    get_u32(c, ln, "max_in_flight", P, 0, 100000, &l->max_in_flight);
+    get_dur_range(c, ln, "timeout", P, 0, true, 60 * SEC, &l->timeout_us);
     get_dur_range(c, ln, "connect_timeout", P, 0, true, 60 * SEC, &l->connect_timeout_us);
     get_dur_range(c, ln, "interval", P, 10000, false, 10 * SEC, &l->interval_us);
     if (get_text(c, ln, "method", P, 16, &l->method) > 0 && !in_list(methods, l->method)) {
@@ -1245,6 +1248,26 @@ static void parse_load(struct ctx *c, const cJSON *ln, const cJSON *root)
     get_str(c, ln, "body", P, SCN_MAX_BODY, &l->body);
     get_bool(c, ln, "http2", P, &l->http2);
     get_bool(c, ln, "insecure", P, &l->insecure);
+    char *eng = NULL;
+    if (get_text(c, ln, "engine", P, 16, &eng) > 0) {
+        const cJSON *engn = get(ln, "engine");
+        const char *url = c->s->target.url;
+        if (strcmp(eng, "native") == 0)
+            l->engine = SCN_ENGINE_NATIVE;
+        else if (strcmp(eng, "curl") == 0)
+            l->engine = SCN_ENGINE_CURL;
+        else if (strcmp(eng, "auto") != 0) {
+            const char *s = zd_suggest(eng, engines);
+            diag(c, off_of(c, engn), "$.load.engine", "unknown load engine '%s'%s%s%s", eng,
+                 s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : " (auto, native or curl)");
+        }
+        if (l->engine == SCN_ENGINE_NATIVE && (l->http2 || (url && strncasecmp(url, "http://", 7))))
+            diag(c, off_of(c, engn), "$.load.engine",
+                 "the native engine speaks plain HTTP/1.1 to http:// URLs (%s): use \"auto\" or "
+                 "\"curl\"",
+                 l->http2 ? "not HTTP/2" : "the target is not http://");
+    }
+    free(eng);
     const cJSON *en = get(ln, "expect");
     if (en && check_object(c, en, "$.load.expect", "load.expect", load_expect_keys)) {
         const cJSON *sn = get(en, "status");
