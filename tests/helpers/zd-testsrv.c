@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define MAX_CONNS 4096
-#define MAX_REQ (64 * 1024)
+#define MAX_REQ   (64 * 1024)
 
 struct conn {
     int fd;
@@ -129,8 +129,8 @@ static bool respond(struct conn *c, bool head_only)
                       "Transfer-Encoding: chunked\r\n%s\r\n",
                       status_code, reason(status_code), close_mode ? "Connection: close\r\n" : "");
         if (!head_only && blen)
-            hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "1\r\n%c\r\n%zx\r\n%s\r\n0\r\n\r\n",
-                           body[0], blen - 1, body + 1);
+            hn += snprintf(head + hn, sizeof(head) - (size_t)hn,
+                           "1\r\n%c\r\n%zx\r\n%s\r\n0\r\n\r\n", body[0], blen - 1, body + 1);
         else if (!head_only)
             hn += snprintf(head + hn, sizeof(head) - (size_t)hn, "0\r\n\r\n");
         blen = 0;

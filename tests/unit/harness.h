@@ -106,7 +106,8 @@ static inline int th_run(const char *suite, const struct th_test *tests, size_t 
         struct th_test th_tests[sizeof(th_fns) / sizeof(th_fns[0])];                               \
         char *th_copy = strdup(th_names), *th_save = NULL;                                         \
         size_t th_i = 0;                                                                           \
-        for (char *th_tok = strtok_r(th_copy, ", \n\t", &th_save); th_tok && th_i < sizeof(th_fns) / sizeof(th_fns[0]); \
+        for (char *th_tok = strtok_r(th_copy, ", \n\t", &th_save);                                 \
+             th_tok && th_i < sizeof(th_fns) / sizeof(th_fns[0]);                                  \
              th_tok = strtok_r(NULL, ", \n\t", &th_save)) {                                        \
             th_tests[th_i].name = th_tok;                                                          \
             th_tests[th_i].fn = th_fns[th_i];                                                      \
