@@ -283,7 +283,7 @@ static void print_summary(const struct run_info *ri, struct load *l)
            (unsigned long long)t.status[1], (unsigned long long)t.status[2],
            (unsigned long long)t.status[3], (unsigned long long)t.status[4],
            (unsigned long long)t.status[5]);
-    printf("  connections  %llu opened, %llu requests re-sent by libcurl on a fresh one\n",
+    printf("  connections  %llu opened, %llu requests re-sent on a fresh one\n",
            (unsigned long long)t.conns_opened, (unsigned long long)t.retried);
     if (ri->rate > 0)
         printf("  lateness     p99 %s  max %s (send time behind schedule)\n",

@@ -1,5 +1,5 @@
 /*
- * load: the traffic engine. Open-loop HTTP load on libcurl multi, measured per interval.
+ * load: the traffic engine. Open-loop HTTP load, measured per interval (engines: load_int.h).
  *
  * The schedule. The target rate is a profile of segments, each a linear ramp from one rate to
  * another followed by a constant rate; load_set_rate() starts a new segment at "now". C(t), the
