@@ -31,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -496,6 +497,33 @@ static int check_opts(const struct load_opts *o, char **err)
     return 0;
 }
 
+/*
+ * Every connection is a descriptor, and each worker has two more (epoll, eventfd). A soft limit
+ * of 1024 (the usual default) would turn --connections 2000 into a flood of `other` outcomes
+ * (socket() fails with EMFILE), so the soft limit is raised as far as the hard one allows, and a
+ * load that still does not fit is refused up front with the number it needs.
+ */
+static int ensure_fds(unsigned conns, unsigned threads, char **err)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    rlim_t need = (rlim_t)conns + 2 * (rlim_t)threads + 64; /* stdio, logs, journal, probes */
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+        struct rlimit nl = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = want;
+        if (rl.rlim_cur < need)
+            return zd_err(err,
+                          "%u connections need %llu file descriptors, and the limit is %llu "
+                          "(ulimit -n; the hard limit is %llu)",
+                          conns, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+                          (unsigned long long)rl.rlim_max);
+    }
+    return 0;
+}
+
 /* ---- the public API --------------------------------------------------------------------- */
 
 static void load_destroy(struct load *l)
@@ -618,6 +646,8 @@ struct load *load_start(const struct load_opts *o, char **err)
     unsigned inflight = o->max_in_flight ? o->max_in_flight : conns;
     if (inflight < threads)
         inflight = threads;
+    if (ensure_fds(conns, threads, err) < 0)
+        goto fail;
 
     l->prof.cur.t0 = 0;
     l->prof.cur.c0 = 0;

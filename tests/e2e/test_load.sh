@@ -213,6 +213,13 @@ run_zd out rc load http://127.0.0.1:19001/ --duration 25h
 check_eq "duration over 24h: exit 2" 2 "$rc"
 run_zd out rc load
 check_eq "no URL: exit 2" 2 "$rc"
+out=$( (ulimit -n 256; "$ZD" load http://127.0.0.1:19002/ --connections 1000 --duration 100ms) 2>&1)
+check_eq "1000 connections with a hard limit of 256 descriptors: exit 2" 2 $?
+check_contains "...saying what it needs" "$out" "1000 connections need 1068 file descriptors"
+(ulimit -Sn 256; "$ZD" load http://127.0.0.1:19002/ --connections 1000 --rate 5000 --duration 200ms \
+    --quiet --json "$TMP/fds.json")
+check_eq "a soft limit of 256: raised, every request reaches the server" 1000 \
+    "$(j fds .outcomes.connect_refused)"
 run_zd out rc load --help
 check_eq "--help: exit 0" 0 "$rc"
 check_contains "--help lists --max-in-flight" "$out" "--max-in-flight"
