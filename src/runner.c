@@ -1005,10 +1005,32 @@ static bool all_timed_done(const struct runner *r)
     return true;
 }
 
+/* The guards that need no measurement: a signal, the kill-switch file, max_duration. Checked
+ * at every tick and again after injects and undos, which may take a while (an exec command runs
+ * up to 60 s): a run that overran max_duration while one ran is aborted, not finished. */
+static bool guard_stop(struct runner *r, uint64_t t)
+{
+    const struct scn_guards *g = &r->scn->guards;
+    char a[32];
+    if (r->o->stop && *r->o->stop) {
+        guard_trip(r, "signal", "interrupted by a signal (SIGINT/SIGTERM)");
+        return true;
+    }
+    if (g->kill_switch && zd_file_exists(g->kill_switch)) {
+        guard_trip(r, "kill_switch", "kill-switch file '%s' exists", g->kill_switch);
+        return true;
+    }
+    if (g->max_duration_us && t >= g->max_duration_us) {
+        guard_trip(r, "max_duration", "the run reached max_duration %s",
+                   zd_fmt_duration(g->max_duration_us, a, sizeof(a)));
+        return true;
+    }
+    return false;
+}
+
 static void main_loop(struct runner *r)
 {
     const struct scn_scenario *s = r->scn;
-    const struct scn_guards *g = &s->guards;
     uint64_t first_at = r->nsteps ? r->steps[0].s->at_us : UINT64_MAX;
     bool checked = r->nsteps == 0;
     char a[32];
@@ -1016,19 +1038,8 @@ static void main_loop(struct runner *r)
          s->target.url, zd_fmt_duration(r->nsteps ? first_at : s->warmup_us, a, sizeof(a)));
     while (!r->stopping) {
         uint64_t t = now_us(r);
-        if (r->o->stop && *r->o->stop) {
-            guard_trip(r, "signal", "interrupted by a signal (SIGINT/SIGTERM)");
+        if (guard_stop(r, t))
             break;
-        }
-        if (g->kill_switch && zd_file_exists(g->kill_switch)) {
-            guard_trip(r, "kill_switch", "kill-switch file '%s' exists", g->kill_switch);
-            break;
-        }
-        if (g->max_duration_us && t >= g->max_duration_us) {
-            guard_trip(r, "max_duration", "the run reached max_duration %s",
-                       zd_fmt_duration(g->max_duration_us, a, sizeof(a)));
-            break;
-        }
         collect(r, false);
         poll_health(r, t);
         drain_probes(r);
@@ -1068,7 +1079,7 @@ static void main_loop(struct runner *r)
             if (st->state == ST_ACTIVE && st->end_us && now_us(r) >= st->end_us)
                 undo(r, st);
         }
-        if (r->stopping)
+        if (r->stopping || guard_stop(r, now_us(r)))
             break;
         if (all_timed_done(r) && r->nsteps && !r->settle_announced) {
             r->settle_announced = true;

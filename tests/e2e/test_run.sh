@@ -180,6 +180,41 @@ check_contains "the guard is named" "$(cat "$TMP/ks.log")" "kill-switch file '$T
 check_eq "kill-switch: the black-hole is undone" 0 "$(bh_tables)"
 check_eq "kill-switch: journaled as a guard" kill_switch "$(jq -r 'select(.type == "guard") | .guard' "$TMP/ks/journal.jsonl")"
 
+# ---- (e) exit 3 from SIGTERM, as from Ctrl-C ---------------------------------------------------
+"$ZD" run "$TMP/long.json" --out "$TMP/term" >"$TMP/term.log" 2>&1 &
+pid=$!
+BG+=("$pid")
+wait_for "$TMP/term.log" "inject blackhole_zone" 10
+kill -TERM "$pid"
+wait "$pid"
+check_eq "SIGTERM: exit 3" 3 "$?"
+check_eq "SIGTERM: the black-hole is undone" 0 "$(bh_tables)"
+check_eq "SIGTERM: journaled as the signal guard" signal \
+    "$(jq -r 'select(.type == "guard") | .guard' "$TMP/term/journal.jsonl")"
+
+# ---- (e) exit 3 from the error-rate guard: every zone dark ----------------------------------
+write_scn err '[ { "name": "dark-a", "at": "2s", "fault": "blackhole_zone", "zone": "a", "for": "30s" },
+    { "name": "dark-b", "at": "2s", "fault": "blackhole_zone", "zone": "b", "for": "30s" },
+    { "name": "dark-c", "at": "2s", "fault": "blackhole_zone", "zone": "c", "for": "30s" } ]' \
+    '"guards": { "abort_if_error_rate": 0.5, "for": "1s" }'
+sed -i 's/"warmup": "3s"/"warmup": "2s"/' "$TMP/err.json"
+t0=$(date +%s)
+run_zd out rc run "$TMP/err.json" --out "$TMP/err"
+check_eq "error rate above the guard: exit 3" 3 "$rc"
+check_match "the error-rate guard is named" "$out" "error rate [0-9.]+% above 50% for 1s"
+check "...long before the faults would end ($(($(date +%s) - t0)) s)" [ $(($(date +%s) - t0)) -lt 20 ]
+check_eq "error-rate guard: every black-hole is undone" 0 "$(bh_tables)"
+
+# ---- (e) exit 3 from max_duration: an exec fault that outlasts it ---------------------------
+write_scn md '[ { "name": "slow", "at": "1s", "fault": "exec", "command": "sleep 4", "undo": "true", "for": "1s" } ]' \
+    '"guards": { "max_duration": "4s" }'
+sed -i 's/"warmup": "3s"/"warmup": "1s"/; s/"settle": "3s"/"settle": "1s"/' "$TMP/md.json"
+run_zd out rc run "$TMP/md.json" --out "$TMP/md"
+check_eq "a run past max_duration: exit 3" 3 "$rc"
+check_contains "the max_duration guard is named" "$out" "the run reached max_duration 4s"
+check_eq "max_duration: the exec fault was undone" undone \
+    "$(jq -r 'select(.type == "undone") | .type' "$TMP/md/journal.jsonl" | head -n 1)"
+
 # ---- (e) exit 3 from the capacity guard ------------------------------------------------------
 write_scn cap '[ { "name": "zone-b", "at": "2s", "fault": "blackhole_zone", "zone": "b", "for": "30s" } ]' \
     '"guards": { "min_healthy": 0.9 }'
