@@ -38,6 +38,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -73,65 +74,78 @@ struct h1conn {
     bool headers_done; /* of the current response */
     bool done, keep;   /* the current response is complete; the connection may be reused */
     long status;
-    uint64_t bytes;             /* body bytes of the current response */
-    uint64_t conn_deadline;     /* CONNECTING: absolute us */
-    struct h1conn *prev, *next; /* on the list of its state: closed, connecting or idle */
+    uint64_t bytes;         /* body bytes of the current response */
+    uint64_t conn_deadline; /* CONNECTING: absolute us */
+    struct load_link link;  /* on the list of its state: closed, connecting or idle */
     http_parser p;
-};
-
-struct h1list {
-    struct h1conn *head, *tail;
 };
 
 struct h1worker {
     struct h1load *hl;
     struct h1conn *conns;
     unsigned nconns;
-    struct h1list closed, connecting, idle;
-    struct slot *ahead, *atail; /* every request in flight, in start order */
-    struct slot *qhead, *qtail; /* requests waiting for a connection */
+    struct load_list closed, connecting, idle;
+    struct load_list flight;  /* every request in flight, in start order (their deadlines) */
+    struct load_list waiting; /* requests waiting for a connection */
     http_parser_settings ps;
     char *buf;
 };
 
 /* ---- lists ------------------------------------------------------------------------------ */
 
-static void cl_push_head(struct h1list *li, struct h1conn *c)
+#define ENTRY(link, type, member) ((type *)(void *)((char *)(link)-offsetof(type, member)))
+
+static void list_push(struct load_list *li, struct load_link *n, bool front)
 {
-    c->prev = NULL;
-    c->next = li->head;
-    if (li->head)
-        li->head->prev = c;
-    else
-        li->tail = c;
-    li->head = c;
+    if (front) {
+        n->prev = NULL;
+        n->next = li->head;
+        if (li->head)
+            li->head->prev = n;
+        else
+            li->tail = n;
+        li->head = n;
+    } else {
+        n->next = NULL;
+        n->prev = li->tail;
+        if (li->tail)
+            li->tail->next = n;
+        else
+            li->head = n;
+        li->tail = n;
+    }
 }
 
-static void cl_push_tail(struct h1list *li, struct h1conn *c)
+static void list_remove(struct load_list *li, struct load_link *n)
 {
-    c->next = NULL;
-    c->prev = li->tail;
-    if (li->tail)
-        li->tail->next = c;
+    if (n->prev)
+        n->prev->next = n->next;
     else
-        li->head = c;
-    li->tail = c;
+        li->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        li->tail = n->prev;
+    n->prev = n->next = NULL;
 }
 
-static void cl_remove(struct h1list *li, struct h1conn *c)
+/* The first connection or request of a list, or NULL. */
+static struct h1conn *first_conn(const struct load_list *li)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        li->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        li->tail = c->prev;
-    c->prev = c->next = NULL;
+    return li->head ? ENTRY(li->head, struct h1conn, link) : NULL;
 }
 
-static struct h1list *list_of(struct h1worker *h, enum h1state st)
+static struct slot *first_in_flight(const struct h1worker *h)
+{
+    return h->flight.head ? ENTRY(h->flight.head, struct slot, e.h.flight) : NULL;
+}
+
+static struct slot *first_waiting(const struct h1worker *h)
+{
+    return h->waiting.head ? ENTRY(h->waiting.head, struct slot, e.h.wait) : NULL;
+}
+
+static struct load_list *list_of(struct h1worker *h, enum h1state st)
 {
     switch (st) {
     case H1_CLOSED: return &h->closed;
@@ -141,77 +155,29 @@ static struct h1list *list_of(struct h1worker *h, enum h1state st)
     }
 }
 
+/* Moves c to the list of state st: closed and idle most recently used first, connecting in
+ * deadline order (busy connections are on none). */
 static void set_state(struct h1worker *h, struct h1conn *c, enum h1state st)
 {
-    struct h1list *from = list_of(h, c->st), *to = list_of(h, st);
+    struct load_list *from = list_of(h, c->st), *to = list_of(h, st);
     if (from)
-        cl_remove(from, c);
+        list_remove(from, &c->link);
     c->st = st;
-    if (st == H1_IDLE || st == H1_CLOSED)
-        cl_push_head(to, c); /* most recently used first */
-    else if (to)
-        cl_push_tail(to, c); /* connecting: in deadline order */
-}
-
-static void active_add(struct h1worker *h, struct slot *s)
-{
-    s->e.h.next = NULL;
-    s->e.h.prev = h->atail;
-    if (h->atail)
-        h->atail->e.h.next = s;
-    else
-        h->ahead = s;
-    h->atail = s;
-}
-
-static void active_remove(struct h1worker *h, struct slot *s)
-{
-    if (s->e.h.prev)
-        s->e.h.prev->e.h.next = s->e.h.next;
-    else
-        h->ahead = s->e.h.next;
-    if (s->e.h.next)
-        s->e.h.next->e.h.prev = s->e.h.prev;
-    else
-        h->atail = s->e.h.prev;
-    s->e.h.prev = s->e.h.next = NULL;
+    if (to)
+        list_push(to, &c->link, st != H1_CONNECTING);
 }
 
 static void queue_add(struct h1worker *h, struct slot *s, bool front)
 {
     s->e.h.queued = true;
-    if (front) {
-        s->e.h.qprev = NULL;
-        s->e.h.qnext = h->qhead;
-        if (h->qhead)
-            h->qhead->e.h.qprev = s;
-        else
-            h->qtail = s;
-        h->qhead = s;
-    } else {
-        s->e.h.qnext = NULL;
-        s->e.h.qprev = h->qtail;
-        if (h->qtail)
-            h->qtail->e.h.qnext = s;
-        else
-            h->qhead = s;
-        h->qtail = s;
-    }
+    list_push(&h->waiting, &s->e.h.wait, front);
 }
 
 static void queue_remove(struct h1worker *h, struct slot *s)
 {
     if (!s->e.h.queued)
         return;
-    if (s->e.h.qprev)
-        s->e.h.qprev->e.h.qnext = s->e.h.qnext;
-    else
-        h->qhead = s->e.h.qnext;
-    if (s->e.h.qnext)
-        s->e.h.qnext->e.h.qprev = s->e.h.qprev;
-    else
-        h->qtail = s->e.h.qprev;
-    s->e.h.qprev = s->e.h.qnext = NULL;
+    list_remove(&h->waiting, &s->e.h.wait);
     s->e.h.queued = false;
 }
 
@@ -242,7 +208,7 @@ static void conn_close(struct h1worker *h, struct h1conn *c)
 /* The request in s is over with outcome o. */
 static void req_done(struct h1worker *h, struct slot *s, enum tl_outcome o, uint64_t bytes)
 {
-    active_remove(h, s);
+    list_remove(&h->flight, &s->e.h.flight);
     queue_remove(h, s);
     if (s->e.h.conn)
         s->e.h.conn->req = NULL;
@@ -358,11 +324,12 @@ static void conn_open(struct h1worker *h, struct h1conn *c, struct slot *s, uint
  * while the worker is under its share. */
 static void kick(struct h1worker *h)
 {
-    while (h->qhead) {
+    struct slot *s;
+    while ((s = first_waiting(h))) {
         if (h->idle.head)
-            assign(h, h->idle.head, h->qhead);
+            assign(h, first_conn(&h->idle), s);
         else if (h->closed.head)
-            conn_open(h, h->closed.head, h->qhead, zd_now_us());
+            conn_open(h, first_conn(&h->closed), s, zd_now_us());
         else
             break;
     }
@@ -462,7 +429,7 @@ static void h_send(struct worker *w, struct slot *s)
     s->e.h.conn = NULL;
     s->e.h.queued = false;
     s->e.h.deadline = now + w->l->timeout_us;
-    active_add(h, s);
+    list_push(&h->flight, &s->e.h.flight, false);
     queue_add(h, s, false);
     kick(h);
 }
@@ -509,25 +476,27 @@ static void h_event(struct worker *w, const struct epoll_event *ev)
 static uint64_t h_deadline(struct worker *w)
 {
     struct h1worker *h = w->eng;
-    uint64_t d = h->ahead ? h->ahead->e.h.deadline : LOAD_NEVER;
-    if (h->connecting.head && h->connecting.head->conn_deadline < d)
-        d = h->connecting.head->conn_deadline;
+    struct slot *s = first_in_flight(h);
+    struct h1conn *c = first_conn(&h->connecting);
+    uint64_t d = s ? s->e.h.deadline : LOAD_NEVER;
+    if (c && c->conn_deadline < d)
+        d = c->conn_deadline;
     return d;
 }
 
 static void h_expire(struct worker *w, uint64_t now)
 {
     struct h1worker *h = w->eng;
-    while (h->connecting.head && h->connecting.head->conn_deadline <= now) {
-        struct h1conn *c = h->connecting.head;
+    struct h1conn *c;
+    while ((c = first_conn(&h->connecting)) && c->conn_deadline <= now) {
         struct slot *s = c->req;
         conn_close(h, c);
         if (s)
             req_done(h, s, TL_CONNECT_TIMEOUT, 0);
     }
-    while (h->ahead && h->ahead->e.h.deadline <= now) {
-        struct slot *s = h->ahead;
-        struct h1conn *c = s->e.h.conn;
+    struct slot *s;
+    while ((s = first_in_flight(h)) && s->e.h.deadline <= now) {
+        c = s->e.h.conn;
         enum tl_outcome o = TL_CONNECT_TIMEOUT; /* still waiting for a connection */
         if (c && c->st == H1_BUSY)
             o = TL_RESPONSE_TIMEOUT;
@@ -682,7 +651,7 @@ static int h_worker_init(struct worker *w, char **err)
         c->idx = i;
         c->fd = -1;
         c->st = H1_CLOSED;
-        cl_push_tail(&h->closed, c);
+        list_push(&h->closed, &c->link, false);
     }
     h->buf = xmalloc(H1_READ_BUF);
     http_parser_settings_init(&h->ps);

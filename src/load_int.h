@@ -34,6 +34,14 @@
 struct worker;
 struct h1conn;
 
+/* An intrusive doubly-linked list (load_h1.c's connection states and request queues). */
+struct load_link {
+    struct load_link *prev, *next;
+};
+struct load_list {
+    struct load_link *head, *tail;
+};
+
 /* One request in flight, reused. Which slots a worker has is fixed: the in-flight cap. */
 struct slot {
     struct worker *w;
@@ -50,10 +58,10 @@ struct slot {
             uint32_t prereqs; /* attempts that reached "connection ready, about to send" */
         } c;
         struct {
-            struct h1conn *conn;      /* the connection carrying it; NULL while it waits for one */
-            struct slot *prev, *next; /* every request in flight, in start order */
-            struct slot *qprev, *qnext; /* requests waiting for a connection */
-            uint64_t deadline;          /* absolute monotonic us: the request timeout */
+            struct h1conn *conn;     /* the connection carrying it; NULL while it waits for one */
+            struct load_link flight; /* every request in flight, in start order */
+            struct load_link wait;   /* requests waiting for a connection */
+            uint64_t deadline;       /* absolute monotonic us: the request timeout */
             bool queued;
         } h;
     } e;
