@@ -206,6 +206,12 @@ check "...long before the faults would end ($(($(date +%s) - t0)) s)" [ $(($(dat
 check_eq "error-rate guard: every black-hole is undone" 0 "$(bh_tables)"
 
 # ---- (e) exit 3 from max_duration: an exec fault that outlasts it ---------------------------
+# (every zone was dark: wait until HAProxy has all six servers back)
+for _ in $(seq 100); do
+    [ "$("$ZD" lab status --json | jq '[.zones[].healthy] | add')" = 6 ] && break
+    sleep 0.1
+done
+check_eq "every server is back in rotation" 6 "$("$ZD" lab status --json | jq '[.zones[].healthy] | add')"
 write_scn md '[ { "name": "slow", "at": "1s", "fault": "exec", "command": "sleep 4", "undo": "true", "for": "1s" } ]' \
     '"guards": { "max_duration": "4s" }'
 sed -i 's/"warmup": "3s"/"warmup": "1s"/; s/"settle": "3s"/"settle": "1s"/' "$TMP/md.json"
