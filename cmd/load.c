@@ -440,15 +440,8 @@ int cmd_load(int argc, char **argv)
         case '2': o.http2 = true; break;
         case 'k': o.insecure = true; break;
         case 'E':
-            if (strcmp(optarg, "auto") == 0) {
-                o.engine = LOAD_ENGINE_AUTO;
-            } else if (strcmp(optarg, "native") == 0) {
-                o.engine = LOAD_ENGINE_NATIVE;
-            } else if (strcmp(optarg, "curl") == 0) {
-                o.engine = LOAD_ENGINE_CURL;
-            } else {
-                static const char *const engines[] = {"auto", "native", "curl", NULL};
-                const char *sug = zd_suggest(optarg, engines);
+            if (load_engine_parse(optarg, &o.engine) < 0) {
+                const char *sug = zd_suggest(optarg, load_engine_names);
                 zd_error("load: --engine: '%s' is not an engine (auto, native or curl)%s%s%s",
                          optarg, sug ? "; did you mean '" : "", sug ? sug : "", sug ? "'?" : "");
                 goto out;

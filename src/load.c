@@ -737,6 +737,18 @@ double load_rate(const struct load *l)
     return r;
 }
 
+const char *const load_engine_names[] = {"auto", "native", "curl", NULL};
+
+int load_engine_parse(const char *name, enum load_engine_kind *out)
+{
+    for (int i = 0; load_engine_names[i]; i++)
+        if (strcmp(name, load_engine_names[i]) == 0) {
+            *out = (enum load_engine_kind)i;
+            return 0;
+        }
+    return -1;
+}
+
 const char *load_engine_name(const struct load *l)
 {
     return l->eng->name;

@@ -27,6 +27,11 @@ enum load_engine_kind {
     LOAD_ENGINE_CURL,
 };
 
+/* The engines by name, in enum order, NULL-terminated: "auto", "native", "curl". */
+extern const char *const load_engine_names[];
+/* The engine called `name` into *out: 0, or -1 for a name that is none of them. */
+int load_engine_parse(const char *name, enum load_engine_kind *out);
+
 struct load_opts {
     const char *url;
     const char *method; /* NULL = GET */

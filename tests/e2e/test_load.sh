@@ -213,6 +213,9 @@ run_zd out rc load http://127.0.0.1:19001/ --duration 25h
 check_eq "duration over 24h: exit 2" 2 "$rc"
 run_zd out rc load
 check_eq "no URL: exit 2" 2 "$rc"
+run_zd out rc load http://127.0.0.1:19001/ --engine curll --duration 1s
+check_eq "unknown engine: exit 2" 2 "$rc"
+check_contains "unknown engine: suggests curl" "$out" "did you mean 'curl'?"
 out=$( (ulimit -n 256; "$ZD" load http://127.0.0.1:19002/ --connections 1000 --duration 100ms) 2>&1)
 check_eq "1000 connections with a hard limit of 256 descriptors: exit 2" 2 $?
 check_contains "...saying what it needs" "$out" "1000 connections need 1068 file descriptors"
