@@ -234,7 +234,10 @@ void lab_pid_remove(const char *dir, const char *name)
 }
 
 /* fork + exec with stdin from /dev/null and stdout/stderr to files (or /dev/null), in a new
- * session so a terminal's ^C does not reach the lab. Returns the pid or -1. */
+ * session so a terminal's ^C does not reach the lab, and in / like any daemon: the caller's
+ * directory may be one the lab's user cannot enter (HAProxy then refuses to start: "Impossible
+ * to get back to initial directory"), and a daemon should not keep it busy. Every path the lab
+ * hands its processes is absolute. Returns the pid or -1. */
 static pid_t spawn(const char *path, char *const argv[], const char *out, const char *errp,
                    char **err)
 {
@@ -243,6 +246,8 @@ static pid_t spawn(const char *path, char *const argv[], const char *out, const 
         return zd_err(err, "fork: %s", strerror(errno));
     if (pid == 0) {
         setsid();
+        if (chdir("/") < 0)
+            _exit(127);
         int in = open("/dev/null", O_RDONLY);
         int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
         int e = open(errp ? errp : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
