@@ -46,7 +46,9 @@ else
 BUILD := build/rel
 endif
 
-SRC := $(sort $(wildcard src/*.c))
+# Sources are found by folder: one folder per subsystem under src/ (README: how the code is laid
+# out). Object names stay unique per file, so two files may not share a base name.
+SRC := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CMD := $(sort $(wildcard cmd/*.c))
 LIB_OBJ := $(SRC:%.c=$(BUILD)/%.o)
 CMD_OBJ := $(CMD:%.c=$(BUILD)/%.o)
@@ -161,11 +163,14 @@ install: zonedef
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 zonedef $(DESTDIR)$(PREFIX)/bin/zonedef
 
+FORMAT_FILES = $(sort $(wildcard src/*/*.[ch] src/*/*/*.[ch]) $(wildcard cmd/*.[ch] tests/unit/*.[ch] \
+               tests/fuzz/*.c tests/helpers/*.c))
+
 format:
-	clang-format -i src/*.c src/*.h cmd/*.c cmd/*.h tests/unit/*.[ch] tests/fuzz/*.c tests/helpers/*.c
+	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	clang-format --dry-run --Werror src/*.c src/*.h cmd/*.c cmd/*.h tests/unit/*.[ch] tests/fuzz/*.c tests/helpers/*.c
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build zonedef

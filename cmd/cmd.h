@@ -10,7 +10,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 
-#include "util.h"
+#include "base/util.h"
 
 /* Exit codes (README "Exit codes"; DESIGN.md). */
 enum {

@@ -11,7 +11,7 @@
 
 #include "cmd.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 void zd_error(const char *fmt, ...)
 {

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "banned.h"
+#include "base/banned.h"
 
 void diag_print(const struct scn_diags *d, FILE *f)
 {

@@ -12,7 +12,7 @@
 
 #include <stdio.h>
 
-#include "scenario.h"
+#include "scenario/scenario.h"
 
 /* Prints every diagnostic as "zonedef: <line>" to f (stderr in the commands). */
 void diag_print(const struct scn_diags *d, FILE *f);

@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "lab.h"
+#include "lab/lab.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 static const char usage_lab[] =
     "usage: zonedef lab up [--zones 3] [--per-zone 2] [--heal-delay 3s] [--ssh] [--dir DIR]\n"

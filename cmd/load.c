@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "load.h"
+#include "load/load.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 #define MAX_DURATION_US (24ull * 3600 * 1000000)
 #define MAX_BODY_FILE   (1u << 20)

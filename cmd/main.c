@@ -8,7 +8,7 @@
 
 #include "cmd.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 struct command {
     const char *name;

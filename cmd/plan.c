@@ -13,9 +13,9 @@
 
 #include "cmd.h"
 #include "diag.h"
-#include "scenario.h"
+#include "scenario/scenario.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 static const char usage[] =
     "usage: zonedef plan [--var name=value]... [--json] FILE\n"

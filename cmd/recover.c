@@ -11,11 +11,11 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "journal.h"
-#include "runner.h"
-#include "target.h"
+#include "run/journal.h"
+#include "run/runner.h"
+#include "target/target.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 static const char usage[] =
     "usage: zonedef recover [RUN_DIR...]\n"

@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "cmd.h"
-#include "journal.h"
-#include "measure.h"
-#include "results.h"
+#include "run/journal.h"
+#include "run/measure.h"
+#include "run/results.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 static const char usage[] =
     "usage: zonedef report RUN_DIR [--json]\n"

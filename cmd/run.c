@@ -1,5 +1,5 @@
 /*
- * run: `zonedef run FILE`: parses the scenario, hands it to the runner (src/runner.c), prints
+ * run: `zonedef run FILE`: parses the scenario, hands it to the runner (src/run/runner.c), prints
  * one line per phase and event as they happen, then the scorecard, and exits with the code CI
  * gates on. SIGINT/SIGTERM only set a flag: the runner then undoes every fault (a second Ctrl-C
  * changes nothing) and the run exits 3.
@@ -12,10 +12,10 @@
 
 #include "cmd.h"
 #include "diag.h"
-#include "runner.h"
-#include "scenario.h"
+#include "run/runner.h"
+#include "scenario/scenario.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 static const char usage[] =
     "usage: zonedef run FILE [--var NAME=VALUE]... [--out DIR] [--ci] [--dry-run] [--quiet]\n"

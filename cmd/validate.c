@@ -9,9 +9,9 @@
 
 #include "cmd.h"
 #include "diag.h"
-#include "scenario.h"
+#include "scenario/scenario.h"
 
-#include "banned.h"
+#include "base/banned.h"
 
 static const char usage[] =
     "usage: zonedef validate [--var name=value]... [--quiet] FILE...\n"

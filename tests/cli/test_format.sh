@@ -8,7 +8,7 @@ if ! command -v clang-format >/dev/null; then
     finish
 fi
 n=0
-for f in src/*.c src/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/helpers/*.c; do
+for f in src/*/*.c src/*/*.h src/*/*/*.c src/*/*/*.h cmd/*.c cmd/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/helpers/*.c; do
     [ -f "$f" ] || continue
     n=$((n + 1))
     if out=$(clang-format --dry-run --Werror "$f" 2>&1); then

@@ -13,7 +13,7 @@ bin=build/fuzz/fuzz_scenario
 # shellcheck disable=SC2046
 clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=undefined -Isrc $(pkg-config --cflags libcjson libpcre2-8) \
-    -o "$bin" tests/fuzz/fuzz_scenario.c src/scenario.c src/jsonpos.c src/util.c \
+    -o "$bin" tests/fuzz/fuzz_scenario.c src/scenario/*.c src/base/util.c \
     $(pkg-config --libs libcjson libpcre2-8) -lm
 for f in tests/data/scenarios/valid/*.json tests/data/scenarios/invalid/*.json scenarios/*.json; do
     [ -s "$f" ] && cp -f "$f" "tests/fuzz/corpus-run/seed-$(basename "$f")"

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "target.h"
-#include "util.h"
+#include "target/target.h"
+#include "base/util.h"
 
 static int fault_by_name(const char *n)
 {

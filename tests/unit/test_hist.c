@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "hist.h"
+#include "load/hist.h"
 
 static uint64_t rng = 88172645463325252ull;
 static uint64_t xorshift(void)

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "journal.h"
-#include "results.h"
+#include "run/journal.h"
+#include "run/results.h"
 
 static char dir[64];
 

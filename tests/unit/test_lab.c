@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "lab.h"
-#include "util.h"
+#include "lab/lab.h"
+#include "base/util.h"
 
 static void test_config(void)
 {

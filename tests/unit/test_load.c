@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "load.h"
-#include "util.h"
+#include "load/load.h"
+#include "base/util.h"
 
 #define CLOSED_URL "http://127.0.0.1:19030/" /* nothing listens here (the test's port range) */
 

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "measure.h"
+#include "run/measure.h"
 
 #define I_US 100000ull /* 100 ms intervals */
 #define MAXN 400

@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "probe.h"
-#include "runner.h"
-#include "util.h"
+#include "run/probe.h"
+#include "run/runner.h"
+#include "base/util.h"
 
 static char dir[64];
 

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "jsonpos.h"
-#include "scenario.h"
-#include "util.h"
+#include "scenario/jsonpos.h"
+#include "scenario/scenario.h"
+#include "base/util.h"
 
 #define DATA "tests/data/scenarios"
 

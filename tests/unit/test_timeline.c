@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "timeline.h"
+#include "load/timeline.h"
 
 #define IV 100000ull /* 100 ms */
 

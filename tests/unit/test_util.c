@@ -2,7 +2,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "util.h"
+#include "base/util.h"
 
 static void test_durations(void)
 {

@@ -1,0 +1,174 @@
+/*
+ * engine.h: what the load engine's files share, and nothing outside them sees.
+ * Private to src/load/ (tests/unit may look inside).
+ *
+ * load.c owns the schedule, the worker loop, the bookkeeping and the public API. The HTTP work
+ * of a request sits behind struct load_engine, a small table of function pointers (the way wrk
+ * swaps plain and TLS sockets): curl.c drives libcurl multi (TLS, HTTP/2, anything), and
+ * h1.c is a native HTTP/1.1 client for plain http:// URLs, several times cheaper per
+ * request than libcurl (see the comment at its top and the README's bench section).
+ *
+ * Life of a request: the worker loop takes a free slot, stamps its intended time and hands it to
+ * engine->send(); the engine runs it on its connections and, when it is over, calls
+ * load_slot_done() (slot.c) with the outcome, which records it and frees the slot. An engine never
+ * touches the schedule, the timeline's bookkeeping or another worker.
+ */
+#ifndef ZD_LOAD_INT_H
+#define ZD_LOAD_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#include "load/load.h"
+
+#define LOAD_NEVER UINT64_MAX
+/* epoll data of the worker's wake-up eventfd: no engine uses this value (not an fd, not a
+ * pointer) */
+#define LOAD_EV_WAKE        UINT64_MAX
+#define LOAD_BODY_MATCH_MAX (64u << 10) /* the expected-body regex sees at most this much */
+
+struct worker;
+struct h1conn;
+
+/* An intrusive doubly-linked list (h1.c's connection states and request queues). */
+struct load_link {
+    struct load_link *prev, *next;
+};
+struct load_list {
+    struct load_link *head, *tail;
+};
+
+/* One request in flight, reused. Which slots a worker has is fixed: the in-flight cap. */
+struct slot {
+    struct worker *w;
+    uint64_t sched_us; /* intended send time, us since the start of the load */
+    uint32_t opened;   /* sockets opened for this request */
+    bool retried;      /* re-sent on a fresh connection after a reused one died */
+    bool busy;
+    int next_free;
+    char *body; /* the first LOAD_BODY_MATCH_MAX bytes, only with an expected-body regex */
+    size_t body_len, body_cap;
+    union {
+        struct {
+            void *easy;       /* CURL * */
+            uint32_t prereqs; /* attempts that reached "connection ready, about to send" */
+        } c;
+        struct {
+            struct h1conn *conn;     /* the connection carrying it; NULL while it waits for one */
+            struct load_link flight; /* every request in flight, in start order */
+            struct load_link wait;   /* requests waiting for a connection */
+            uint64_t deadline;       /* absolute monotonic us: the request timeout */
+            bool queued;
+        } h;
+    } e;
+};
+
+struct load_engine {
+    const char *name;
+    /* Once per load, before the workers: parse what the engine needs. -1 with *err. */
+    int (*setup)(struct load *l, char **err);
+    void (*teardown)(struct load *l);
+    /* Once per worker, after its slots exist and before its thread starts. -1 with *err. */
+    int (*worker_init)(struct worker *w, char **err);
+    /* After the thread ended (nothing in flight): close connections, free everything. */
+    void (*worker_free)(struct worker *w);
+    /* Starts the request in slot s (taken, stamped, counted in flight). */
+    void (*send)(struct worker *w, struct slot *s);
+    /* An epoll event on something the engine registered in w->epfd. */
+    void (*event)(struct worker *w, const struct epoll_event *ev);
+    /* The next absolute monotonic us at which expire() has work; LOAD_NEVER = none. */
+    uint64_t (*deadline)(struct worker *w);
+    /* Runs what is due at `now` and hands finished requests to load_slot_done(). */
+    void (*expire)(struct worker *w, uint64_t now);
+};
+
+extern const struct load_engine load_engine_curl;
+extern const struct load_engine load_engine_h1;
+/* Whether the native engine serves this URL: http://, no credentials, no HTTP/2. */
+bool load_h1_supports(const char *url, bool http2);
+
+struct seg {
+    uint64_t t0;
+    double c0, ra, rb;
+    uint64_t ramp_us;
+};
+
+struct profile {
+    struct seg cur, prev;
+    bool has_prev;
+};
+
+struct worker {
+    struct load *l;
+    unsigned id;
+    pthread_t th;
+    bool started;
+    int epfd, efd;
+    bool no_pwait2; /* epoll_pwait2 missing: millisecond waits */
+    void *eng;      /* the engine's per-worker state */
+    struct slot *slots;
+    unsigned nslots, inflight;
+    int free_head;
+    unsigned conns;      /* this worker's share of the connections */
+    uint64_t k;          /* the next global request index this worker sends */
+    uint64_t next_sched; /* its intended time (us since start); LOAD_NEVER = none (yet) */
+    unsigned prof_ver;
+    struct profile prof;
+    uint64_t next_rate_at; /* worker 0: next interval boundary whose rate goes to the timeline */
+    uint64_t next_tick;
+    pcre2_match_data *md;
+    _Atomic uint64_t watermark; /* nothing before this is still to be recorded by this worker */
+    _Atomic bool finished;
+    /* snapshot-readable stats */
+    pthread_mutex_t mu;
+    struct hist *lateness;
+    _Atomic uint64_t status[6];
+    _Atomic uint64_t bytes;
+};
+
+struct load {
+    const struct load_engine *eng;
+    void *eng_state; /* the engine's per-load state (setup/teardown) */
+    char *url, *method, *body;
+    size_t body_len;
+    bool nobody;                       /* HEAD */
+    const struct load_header *headers; /* valid during setup only */
+    size_t nheaders;
+    int *exp_lo, *exp_hi;
+    size_t nexp;
+    pcre2_code *re;
+    bool http2, insecure;
+    uint64_t timeout_us, connect_timeout_us, duration_us;
+    bool closed_loop;
+    struct timeline *tl;
+    uint64_t t0;
+    pthread_mutex_t prof_mu;
+    struct profile prof;
+    _Atomic unsigned prof_ver;
+    _Atomic bool stop;
+    _Atomic uint64_t end_us; /* when scheduling ended (us since start); 0 = still going */
+    unsigned nworkers;
+    struct worker *w;
+    bool joined;
+    /* start line: workers get ready, then the clock starts for all at once */
+    pthread_mutex_t start_mu;
+    pthread_cond_t start_cv;
+    unsigned ready;
+    bool go;
+};
+
+/* The outcome of a complete response with status `code` to the request in s: ok, http_4xx,
+ * http_5xx, other (an unexpected 1xx-3xx) or body_mismatch; counts the status class. */
+enum tl_outcome load_response_outcome(struct worker *w, struct slot *s, long code);
+/* Keeps the start of a response body for the expected-body regex (no-op without one). */
+void load_body_append(struct slot *s, const char *data, size_t n);
+/* A request is over: records it (outcome, latency from its intended time, connections opened,
+ * re-send, body bytes) and gives the slot back. */
+void load_slot_done(struct worker *w, struct slot *s, enum tl_outcome o, uint64_t bytes);
+
+#endif

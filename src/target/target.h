@@ -1,0 +1,91 @@
+/*
+ * target: the one small table of operations every place zonedef can break things implements
+ * (the lab, hosts over SSH, AWS). The runner only talks to this interface.
+ *
+ * A fault goes through three calls, so the runner can journal it write-ahead:
+ *   prepare(step)  -> an *action*: a JSON object (text) that says exactly what will be done and
+ *                     holds everything needed to undo it, self-contained (no target state needed:
+ *                     pids, addresses, rule table names, instance ids, hosts and credentials'
+ *                     *location*, never secrets). The runner writes it to the journal first.
+ *   apply(action)  -> does it.
+ *   undo(action)   -> undoes it. Idempotent: undoing twice, or undoing what was never applied,
+ *                     succeeds. Needs no open target, so `zonedef recover` can call it after a
+ *                     crash with only the journal in hand.
+ * Instantaneous faults (kill_instances) have an undo that does nothing harmful (the platform
+ * replaces what died); undo still exists so the journal is uniform.
+ *
+ * Files (src/target/): target.c the registry of kinds and the shared selection helpers;
+ * target_lab.c the lab; one folder per further kind (ssh/, aws/), each behind its own ops table.
+ * May use: base, scenario (a step is what a target prepares), and for a kind its own backend
+ * (lab/ for target_lab.c, libssh2 for ssh/, libcurl for aws/). Kinds never include or call each
+ * other; what two kinds share (a host command builder, say) lives at the top of target/.
+ * Used by: run (the runner and recover go through the table only), cmd/recover.c, tests.
+ *
+ * Traffic spikes are the runner's own (it changes the load rate); targets never see them.
+ */
+#ifndef ZD_TARGET_H
+#define ZD_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scenario/scenario.h"
+
+struct tgt_instance {
+    char *id; /* stable within a run: "a1", "i-0abc...", "web1.example:22" */
+    char *zone;
+    char *addr;   /* "127.0.1.1:18101", host name, private IP */
+    bool healthy; /* as the load balancer sees it, when known */
+    bool running; /* process alive / instance running */
+};
+
+struct tgt_zone_health {
+    char *zone;
+    uint32_t healthy; /* servers the load balancer sends traffic to */
+    uint32_t total;   /* servers it knows of in this zone */
+};
+
+struct tgt_inventory {
+    struct tgt_instance *inst;
+    size_t ninst;
+    struct tgt_zone_health *zones;
+    size_t nzones;
+};
+void tgt_inventory_free(struct tgt_inventory *inv); /* frees the contents, not inv itself */
+
+struct tgt_ops {
+    const char *kind; /* "lab", "ssh", "aws": also the "kind" field of every action */
+
+    /* Opens the target described by the scenario. Returns 0 and *state, or -1 with *err. */
+    int (*open)(const struct scn_target *cfg, void **state, char **err);
+    void (*close)(void *state);
+    /* A string that names the target for locking ("lab:/path/to/lab-dir"); caller frees. */
+    char *(*key)(void *state);
+    /* Whether this target can inject the fault at all (checked before the run starts). */
+    bool (*supports)(enum scn_fault f);
+    /* What is there now: instances and per-zone health. */
+    int (*resolve)(void *state, struct tgt_inventory *inv, char **err);
+    /* Turns a step into an action (see above): picks the instances the selection names, records
+     * what undo needs. *summary is one line for people ("black-hole zone b (127.0.2.0/24)").
+     * Changes nothing. */
+    int (*prepare)(void *state, const struct scn_step *step, char **action_json, char **summary,
+                   char **err);
+    int (*apply)(void *state, const char *action_json, char **err);
+    /* state may be NULL (recover after a crash). */
+    int (*undo)(void *state, const char *action_json, char **err);
+    /* Per-zone health as the load balancer sees it (lb_health probes, the capacity guard). */
+    int (*health)(void *state, struct tgt_inventory *inv, char **err);
+};
+
+/* The ops for a scenario's target kind, or for an action's "kind" string; NULL if unknown. */
+const struct tgt_ops *tgt_ops_for(enum scn_target_kind kind);
+const struct tgt_ops *tgt_ops_named(const char *kind);
+
+/* Reads the "kind" string out of an action's JSON; caller frees; NULL when absent. */
+char *tgt_action_kind(const char *action_json);
+
+/* Implementations (one per target module). */
+extern const struct tgt_ops tgt_lab_ops;
+
+#endif
