@@ -175,7 +175,9 @@ static char *result_json(const struct run_info *ri, struct load *l)
     struct hist *h = load_latency(l);
     char when[40];
     sbuf_adds(&sb, "{\n  \"url\": ");
-    sbuf_add_json_str(&sb, ri->url);
+    char *url = zd_url_redact(ri->url);
+    sbuf_add_json_str(&sb, url);
+    free(url);
     sbuf_adds(&sb, ",\n  \"method\": ");
     sbuf_add_json_str(&sb, ri->method);
     sbuf_addf(&sb, ",\n  \"engine\": \"%s\",\n", load_engine_name(l));
@@ -250,7 +252,9 @@ static void print_summary(const struct run_info *ri, struct load *l)
     struct hist *h = load_latency(l);
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     uint64_t sent = t.total - t.counts[TL_NOT_SENT];
-    printf("zonedef load %s %s (%s engine)\n", ri->method, ri->url, load_engine_name(l));
+    char *url = zd_url_redact(ri->url);
+    printf("zonedef load %s %s (%s engine)\n", ri->method, url, load_engine_name(l));
+    free(url);
     if (ri->rate > 0)
         printf("  open loop at %.0f req/s%s, %u threads, %u connections, max %u in flight\n",
                ri->rate, ri->ramp_us ? " (ramped)" : "", ri->threads, ri->connections,

@@ -74,7 +74,9 @@ static void on_event(void *ctx, const struct run_event *ev)
         }
     }
     FILE *f = problem ? stderr : stdout;
-    fprintf(f, "%s[%7.1fs] %s%s\n", c, (double)ev->t_us / 1e6, ev->text, *c ? "\033[0m" : "");
+    char *text = zd_text_redact(ev->text);
+    fprintf(f, "%s[%7.1fs] %s%s\n", c, (double)ev->t_us / 1e6, text, *c ? "\033[0m" : "");
+    free(text);
     fflush(f);
 }
 

@@ -154,9 +154,11 @@ static void add_dbl(struct sbuf *sb, const char *key, double v)
 static void add_str(struct sbuf *sb, const char *key, const char *v)
 {
     sbuf_addf(sb, ",\"%s\":", key);
-    if (v)
-        sbuf_add_json_str(sb, v);
-    else
+    if (v) {
+        char *red = zd_text_redact(v); /* summaries, errors, details: no password of a URL */
+        sbuf_add_json_str(sb, red);
+        free(red);
+    } else
         sbuf_adds(sb, "null");
 }
 

@@ -114,9 +114,11 @@ static void num(cJSON *o, const char *k, double v)
 
 static void str(cJSON *o, const char *k, const char *v)
 {
-    if (v)
-        cJSON_AddStringToObject(o, k, v);
-    else
+    if (v) {
+        char *red = zd_text_redact(v); /* no password of a URL in result.json */
+        cJSON_AddStringToObject(o, k, red);
+        free(red);
+    } else
         cJSON_AddNullToObject(o, k);
 }
 
