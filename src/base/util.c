@@ -290,22 +290,41 @@ int zd_parse_duration(const char *s, uint64_t *out_us, char **err)
     const char *p = s;
     if (*p == '-')
         return zd_err(err, "duration '%s' is negative", s);
-    if (!((*p >= '0' && *p <= '9') || *p == '.'))
+    /* decimal only, as the README says: digits, at most one '.', digits (strtod alone would take
+     * "0x10s", "0x1p4s" and "1e1s") */
+    size_t digits = 0, i = 0;
+    while (p[i] >= '0' && p[i] <= '9')
+        i++, digits++;
+    if (p[i] == '.')
+        for (i++; p[i] >= '0' && p[i] <= '9'; i++)
+            digits++;
+    if (digits == 0)
         return zd_err(err, "'%s' is not a duration (write it like \"500ms\", \"30s\" or \"2m\")",
                       s);
-    char *end;
+    const char *end = p + i;
+    for (const char *q = end; *q; q++)
+        if ((*q >= '0' && *q <= '9') || *q == '.' || *q == '+' || *q == '-')
+            return zd_err(err,
+                          "duration '%s' is not a decimal number and a unit (no hex, no "
+                          "exponent: write it like \"500ms\", \"1.5s\" or \"2m\")",
+                          s);
+    char *num = xstrndup(p, i);
     errno = 0;
-    double v = strtod(p, &end);
-    if (end == p || errno || !isfinite(v))
+    double v = strtod(num, NULL);
+    free(num);
+    if (errno || !isfinite(v))
         return zd_err(err, "'%s' is not a duration (write it like \"500ms\", \"30s\" or \"2m\")",
                       s);
     if (*end == '\0')
         return zd_err(err, "duration '%s' has no unit (use us, ms, s, m or h, e.g. \"%ss\")", s, s);
-    for (size_t i = 0; i < ZD_ARRAY_LEN(units); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            double us = v * units[i].mult;
+    for (size_t k = 0; k < ZD_ARRAY_LEN(units); k++) {
+        if (strcmp(end, units[k].unit) == 0) {
+            double us = v * units[k].mult;
             if (us > (double)ZD_MAX_DURATION_US)
                 return zd_err(err, "duration '%s' is longer than 30 days", s);
+            if (v > 0 && us < 0.5) /* would read as 0: an error, not a silent nothing */
+                return zd_err(err, "duration '%s' is shorter than 1us, the finest zonedef keeps",
+                              s);
             *out_us = (uint64_t)llround(us);
             return 0;
         }
