@@ -26,10 +26,22 @@ static void test_durations(void)
     }
     static const struct {
         const char *in, *msg;
-    } bad[] = {{"30", "has no unit"},          {"-1s", "negative"},
-               {"3x", "unknown unit 'x'"},     {"", "empty duration"},
-               {"abc", "is not a duration"},   {"31d", "unknown unit"},
-               {"721h", "longer than 30 days"}};
+    } bad[] = {{"30", "has no unit"},
+               {"-1s", "negative"},
+               {"3x", "unknown unit 'x'"},
+               {"", "empty duration"},
+               {"abc", "is not a duration"},
+               {"31d", "unknown unit"},
+               {"721h", "longer than 30 days"},
+               {"0x10s", "is not a decimal number and a unit (no hex, no exponent"},
+               {"0x1p4s", "not a decimal number"},
+               {"1e1s", "not a decimal number"},
+               {"1e-7s", "not a decimal number"},
+               {"1.2.3s", "not a decimal number"},
+               {"+1s", "is not a duration"},
+               {".s", "is not a duration"},
+               {"0.0000001s", "'0.0000001s' is shorter than 1us"},
+               {"0.1us", "shorter than 1us"}};
     for (size_t i = 0; i < ZD_ARRAY_LEN(bad); i++) {
         uint64_t us = 0;
         char *err = NULL;
