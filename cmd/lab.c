@@ -198,6 +198,16 @@ static int dir_only(int argc, char **argv, const char *what, char **dir, bool *j
         return -1;
     }
     *dir = dir_or_default(d);
+    /* a directory others can write holds records nobody may act on: say so, do not guess */
+    char *e = NULL;
+    if (zd_file_exists(*dir) && lab_dir_check(*dir, &e) < 0 && strstr(e, "not trusted")) {
+        zd_error("lab %s: %s", what, e);
+        free(e);
+        free(*dir);
+        *dir = NULL;
+        return -1;
+    }
+    free(e);
     return 0;
 }
 

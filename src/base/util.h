@@ -11,7 +11,8 @@
  * - durations as users write them ("500ms", "30s", "2m");
  * - "did you mean" suggestions for unknown names.
  *
- * The base of every subsystem (src/base/: util.c, util.h, banned.h).
+ * The base of every subsystem (src/base/: util.c, util.h, trust.c, trust.h, banned.h). trust.h
+ * holds the StrictModes-like checks for files zonedef acts on (journals, pid files, locks).
  * May use: libc only.
  * Used by: everything, cmd/ included. banned.h goes last in every .c file: it turns the libc
  * calls the project does not use (strcpy, sprintf, gets, ...) into compile errors.

@@ -49,6 +49,15 @@ static int lt_open(const struct scn_target *cfg, void **state, char **err)
     struct labt *t = xcalloc(1, sizeof(*t));
     t->dir = cfg && cfg->lab_dir ? xstrdup(cfg->lab_dir) : lab_default_dir();
     char *e = NULL;
+    if (zd_file_exists(t->dir) && lab_dir_check(t->dir, &e) < 0 && strstr(e, "not trusted")) {
+        zd_err(err, "the lab directory cannot be used: %s", e);
+        free(e);
+        free(t->dir);
+        free(t);
+        return -1;
+    }
+    free(e);
+    e = NULL;
     if (lab_config_load(t->dir, &t->cfg, &e) < 0 || !lab_pid_get(t->dir, "haproxy")) {
         zd_err(err, "the lab is not up in '%s' (start it with 'zonedef lab up%s%s')", t->dir,
                cfg && cfg->lab_dir ? " --dir " : "", cfg && cfg->lab_dir ? cfg->lab_dir : "");

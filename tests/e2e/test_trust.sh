@@ -179,6 +179,13 @@ mkdir -m 777 "$TMP/open-lab"
 run_zd out rc lab up --dir "$TMP/open-lab"
 check_eq "a world-writable lab directory: refused" 5 "$rc"
 check_contains "...with the reason" "$out" "'$TMP/open-lab' is writable by others (mode 0777): not trusted"
+run_zd out rc lab status --dir "$TMP/open-lab"
+check_eq "lab status of a world-writable directory: exit 2" 2 "$rc"
+check_contains "...with the reason" "$out" "zonedef: lab status: '$TMP/open-lab' is writable by others"
+printf '{"name": "open", "target": {"kind": "lab", "url": "http://127.0.0.1:18000/", "lab_dir": "%s"}, "load": {"rate": 1}}\n' "$TMP/open-lab" >"$TMP/open.json"
+run_zd out rc run "$TMP/open.json" --out "$TMP/open-run"
+check_eq "a run on a world-writable lab directory: exit 5" 5 "$rc"
+check_contains "...with the reason" "$out" "the lab directory cannot be used: '$TMP/open-lab' is writable by others"
 
 cat >"$TMP/pw.json" <<EOF
 {
