@@ -139,6 +139,15 @@ curl -s -m 0.5 http://127.0.0.1:19450/ >/dev/null 2>&1
 check_eq "control: a connection would have shown" 1 "$(queued)"
 kill -9 "$spid"
 
+# ---- load reports the time it measured, not the planned --duration (found on the lab) -----------
+"$SRV" --listen 127.0.0.1:19452 --max-seconds 30 >/dev/null 2>&1 &
+BG+=("$!")
+disown "$!"
+for _ in $(seq 100); do ss -ltnH 'sport = :19452' | grep -q . && break; sleep 0.05; done
+run_zd out rc load http://127.0.0.1:19452/ --rate 2 --duration 2s --json "$TMP/l2.json"
+check_match "load --rate 2 --duration 2s: 'in 1.5s', the time it took" "$out" 'requests +4 scheduled, 4 sent, 0 not sent, in 1\.[5-9][0-9]s'
+check "...and measured_us says the same" [ "$(jq .measured_us "$TMP/l2.json")" -lt 1900000 ]
+
 # ---- a firewall table that is not ours ----------------------------------------------------------
 nft add table inet zdvictim_i11
 on_exit 'nft delete table inet zdvictim_i11'
