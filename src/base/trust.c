@@ -82,10 +82,19 @@ int zd_open_trusted(const char *root, const char *rel, int flags, int *errno_out
 {
     if (errno_out)
         *errno_out = 0;
-    int dfd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0)
-        return open_failed(AT_FDCWD, root, root, errno, errno_out, err);
-    if (check_fd(dfd, root, true, errno_out, err) < 0) {
+    /* "dir/" would make the kernel follow a symlink named dir: drop trailing slashes */
+    char *r = xstrdup(root);
+    for (size_t n = strlen(r); n > 1 && r[n - 1] == '/';)
+        r[--n] = '\0';
+    int dfd = open(r, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        open_failed(AT_FDCWD, r, r, errno, errno_out, err);
+        free(r);
+        return -1;
+    }
+    int ck = check_fd(dfd, r, true, errno_out, err);
+    free(r);
+    if (ck < 0) {
         close(dfd);
         return -1;
     }

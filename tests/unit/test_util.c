@@ -232,6 +232,10 @@ static void test_trust(void)
     CHECK_EQ_INT(symlink(run, ldir), 0);
     CHECK_EQ_INT(zd_open_trusted(ldir, "journal.jsonl", O_RDONLY, &e, &err), -1);
     CHECK_CONTAINS(err, "linkdir' is a symbolic link: not trusted");
+    char *ldir_slash = xasprintf("%s/", ldir); /* a trailing slash must not follow it either */
+    CHECK_EQ_INT(zd_open_trusted(ldir_slash, "journal.jsonl", O_RDONLY, &e, &err), -1);
+    CHECK_CONTAINS(err, "linkdir' is a symbolic link: not trusted");
+    free(ldir_slash);
     CHECK_EQ_INT(zd_open_trusted(dir, "linkdir/journal.jsonl", O_RDONLY, &e, &err), -1);
     CHECK_CONTAINS(err, "linkdir' is a symbolic link: not trusted");
     CHECK_EQ_INT(zd_open_trusted(dir, "run/../victim", O_RDONLY, &e, &err), -1);
