@@ -103,6 +103,11 @@ run_zd out rc recover "$TMP/run3"
 check_eq "recover, empty journal: exit 2" 2 "$rc"
 check_contains "...damaged journal: FILE:1" "$out" "damaged journal: $TMP/run3/journal.jsonl:1: no start record"
 
+# ---- without HOME, the lab directory is the user's home from the password database, never /tmp --
+home=$(getent passwd "$(id -u)" | cut -d: -f6)
+out=$(env -u HOME -u XDG_STATE_HOME -u ZONEDEF_LAB_DIR "$ZD" lab status --json 2>/dev/null | jq -r .dir)
+check_eq "no HOME: the lab directory comes from getpwuid" "$home/.local/state/zonedef/lab" "$out"
+
 # ---- a password in a URL is never printed -------------------------------------------------------
 printf '{"name": "x", "target": {"kind": "lab", "url": "http://user:PASSW0RD@127.0.0.1:18000/"}, "load": {"rate": 1}, "probes": [{"kind": "http", "url": "http://probe:S3CRET@127.0.0.1:19451/"}], "warmup": "0x1s"}\n' >"$TMP/p.json"
 run_zd out rc validate "$TMP/p.json"
