@@ -74,9 +74,11 @@ static void on_event(void *ctx, const struct run_event *ev)
         }
     }
     FILE *f = problem ? stderr : stdout;
-    char *text = zd_text_redact(ev->text);
+    char *red = zd_text_redact(ev->text);
+    char *text = zd_escape_ctl(red); /* a scenario's command or a server's error: one safe line */
     fprintf(f, "%s[%7.1fs] %s%s\n", c, (double)ev->t_us / 1e6, text, *c ? "\033[0m" : "");
     free(text);
+    free(red);
     fflush(f);
 }
 
