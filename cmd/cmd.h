@@ -30,9 +30,14 @@ int cmd_lab(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 
-/* "zonedef: <message>" on stderr. */
+/* The command being run ("validate", "lab"), set once by main: every error line names it. */
+void zd_set_command(const char *name);
+const char *zd_command(void); /* NULL before a command was picked */
+
+/* "zonedef: COMMAND: <message>" on stderr (no second COMMAND when the message starts with it:
+ * "lab up: ..."); URLs in it are redacted (zd_text_redact). */
 void zd_error(const char *fmt, ...) ZD_PRINTF(1, 2);
-/* "zonedef: warning: <message>" on stderr. */
+/* "zonedef: COMMAND: warning: <message>" on stderr. */
 void zd_warning(const char *fmt, ...) ZD_PRINTF(1, 2);
 
 /*

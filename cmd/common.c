@@ -13,13 +13,45 @@
 
 #include "base/banned.h"
 
+static const char *cmd_name;
+
+void zd_set_command(const char *name)
+{
+    cmd_name = name;
+}
+
+const char *zd_command(void)
+{
+    return cmd_name;
+}
+
+/* "zonedef: COMMAND: " unless the message names its command already ("lab up: ..."). */
+static const char *cmd_prefix(const char *msg)
+{
+    if (!cmd_name)
+        return "";
+    size_t n = strlen(cmd_name);
+    if (strncmp(msg, cmd_name, n) == 0 && (msg[n] == ':' || msg[n] == ' '))
+        return "";
+    return cmd_name;
+}
+
+/* Every error line is redacted: a URL's password never reaches the terminal or a CI log. */
+static void say(const char *prefix, const char *fmt, va_list ap)
+{
+    char *msg = xvasprintf(fmt, ap);
+    char *red = zd_text_redact(msg);
+    const char *c = cmd_prefix(red);
+    fprintf(stderr, "zonedef: %s%s%s%s\n", c, *c ? ": " : "", prefix, red);
+    free(red);
+    free(msg);
+}
+
 void zd_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("zonedef: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    say("", fmt, ap);
     va_end(ap);
 }
 
@@ -27,9 +59,7 @@ void zd_warning(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("zonedef: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    say("warning: ", fmt, ap);
     va_end(ap);
 }
 
@@ -44,11 +74,11 @@ int zd_getopt(int argc, char **argv, const char *shortopts, const struct option 
         return c;
     const char *arg = argv[optind - 1 < argc ? optind - 1 : argc - 1];
     if (c == ':') {
-        fprintf(stderr, "zonedef %s: option '%s' needs a value\n", argv[0], arg);
+        fprintf(stderr, "zonedef: %s: option '%s' needs a value\n", argv[0], arg);
         return '?';
     }
     if (optopt && !zd_str_has_prefix(arg, "--")) {
-        fprintf(stderr, "zonedef %s: unknown option '-%c' (see 'zonedef %s --help')\n", argv[0],
+        fprintf(stderr, "zonedef: %s: unknown option '-%c' (see 'zonedef %s --help')\n", argv[0],
                 optopt, argv[0]);
         return '?';
     }
@@ -65,10 +95,10 @@ int zd_getopt(int argc, char **argv, const char *shortopts, const struct option 
     cands[n] = NULL;
     const char *s = zd_suggest(name, cands);
     if (s)
-        fprintf(stderr, "zonedef %s: unknown option '--%s' (did you mean '--%s'?)\n", argv[0], name,
-                s);
+        fprintf(stderr, "zonedef: %s: unknown option '--%s' (did you mean '--%s'?)\n", argv[0],
+                name, s);
     else
-        fprintf(stderr, "zonedef %s: unknown option '--%s' (see 'zonedef %s --help')\n", argv[0],
+        fprintf(stderr, "zonedef: %s: unknown option '--%s' (see 'zonedef %s --help')\n", argv[0],
                 name, argv[0]);
     return '?';
 }

@@ -4,15 +4,21 @@
  */
 #include "diag.h"
 
+#include "cmd.h"
+
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/banned.h"
 
 void diag_print(const struct scn_diags *d, FILE *f)
 {
-    for (size_t i = 0; i < d->n; i++)
-        fprintf(f, "zonedef: %s\n", d->v[i].msg);
+    for (size_t i = 0; i < d->n; i++) {
+        char *m = zd_text_redact(d->v[i].msg);
+        fprintf(f, "zonedef: %s: %s\n", zd_command() ? zd_command() : "validate", m);
+        free(m);
+    }
     fflush(f);
 }
 
@@ -27,7 +33,7 @@ bool diag_var_ok(const char *cmd, const char *arg)
             ok = false;
     if (!ok)
         fprintf(stderr,
-                "zonedef %s: --var '%s' must look like name=value (name: letters, digits, '_')\n",
+                "zonedef: %s: --var '%s' must look like name=value (name: letters, digits, '_')\n",
                 cmd, arg);
     return ok;
 }

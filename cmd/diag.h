@@ -2,8 +2,8 @@
  * diag: how a command shows what is wrong with a scenario. `validate`, `plan` and `run` all
  * print parse errors the same way, one line each on stderr:
  *
- *   zonedef: scenarios/x.json:12:7: unknown key 'zone_id' in a step (did you mean 'zone'?) (at
- * $.steps[0].zone_id)
+ *   zonedef: validate: scenarios/x.json:12:7: unknown key 'zone_id' in a step (did you mean
+ * 'zone'?) (at $.steps[0].zone_id)
  *
  * and all take `--var name=value` the same way.
  */
@@ -14,7 +14,8 @@
 
 #include "scenario/scenario.h"
 
-/* Prints every diagnostic as "zonedef: <line>" to f (stderr in the commands). */
+/* Prints every diagnostic as "zonedef: COMMAND: <line>" to f (stderr in the commands), URLs
+ * redacted. */
 void diag_print(const struct scn_diags *d, FILE *f);
 
 /* Checks one --var argument ("name=value", name of letters, digits and '_', not starting with a

@@ -30,7 +30,14 @@ static const char usage_lab[] =
     "  status   every process, zone and server state; exit 1 when the lab is not up\n"
     "  down     stop everything the lab started, remove its firewall tables; safe to repeat\n"
     "  events   ground truth from HAProxy's and the healer's logs: server DOWN/UP times,\n"
-    "           requests per interval by status, healer actions\n";
+    "           requests per interval by status, healer actions\n"
+    "\n"
+    "DIR is made 0700; an existing one is used only when it is yours (or root's) and nobody\n"
+    "else can write to it. A failed 'lab up' removes a DIR it made.\n"
+    "\n"
+    "exit: 0 done (up: ready or already up; down: also when nothing ran), 1 status: the lab is\n"
+    "not up, 2 invalid usage, 5 runtime error (up: the lab did not start; down: something\n"
+    "survived)\n";
 
 static volatile int stop_flag;
 
@@ -129,7 +136,8 @@ static int lab_up_cmd(int argc, char **argv)
         free(dir);
         return ZD_EXIT_USAGE;
     }
-    if (zd_mkdir_p(dir, 0755, &err) < 0) {
+    bool created = false;
+    if (lab_dir_make(dir, &created, &err) < 0) {
         zd_error("lab up: %s", err);
         free(err);
         free(dir);
@@ -137,6 +145,8 @@ static int lab_up_cmd(int argc, char **argv)
     }
     uint64_t ready = 0;
     int rc = lab_up(dir, &cfg, "/proc/self/exe", &ready, &err);
+    if (rc < 0 && created)
+        lab_dir_remove(dir); /* a failed `lab up` leaves no directory it made behind */
     if (rc == 1) {
         printf("lab already up in %s (see 'zonedef lab status', 'zonedef lab down')\n", dir);
         free(dir);
@@ -188,6 +198,16 @@ static int dir_only(int argc, char **argv, const char *what, char **dir, bool *j
         return -1;
     }
     *dir = dir_or_default(d);
+    /* a directory others can write holds records nobody may act on: say so, do not guess */
+    char *e = NULL;
+    if (zd_file_exists(*dir) && lab_dir_check(*dir, &e) < 0 && strstr(e, "not trusted")) {
+        zd_error("lab %s: %s", what, e);
+        free(e);
+        free(*dir);
+        *dir = NULL;
+        return -1;
+    }
+    free(e);
     return 0;
 }
 

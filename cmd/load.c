@@ -164,6 +164,7 @@ struct run_info {
     uint64_t ramp_us, duration_us, timeout_us, connect_timeout_us, interval_us;
     unsigned threads, connections, max_in_flight;
     uint64_t started_wall_us;
+    uint64_t measured_us; /* from the start to the last answer, as the clock saw it */
     bool interrupted;
 };
 
@@ -175,7 +176,9 @@ static char *result_json(const struct run_info *ri, struct load *l)
     struct hist *h = load_latency(l);
     char when[40];
     sbuf_adds(&sb, "{\n  \"url\": ");
-    sbuf_add_json_str(&sb, ri->url);
+    char *url = zd_url_redact(ri->url);
+    sbuf_add_json_str(&sb, url);
+    free(url);
     sbuf_adds(&sb, ",\n  \"method\": ");
     sbuf_add_json_str(&sb, ri->method);
     sbuf_addf(&sb, ",\n  \"engine\": \"%s\",\n", load_engine_name(l));
@@ -191,7 +194,8 @@ static char *result_json(const struct run_info *ri, struct load *l)
               zd_iso8601(ri->started_wall_us, when, sizeof(when)),
               (unsigned long long)ri->started_wall_us);
     sbuf_addf(&sb, "  \"interrupted\": %s,\n", ri->interrupted ? "true" : "false");
-    sbuf_addf(&sb, "  \"elapsed_us\": %llu,\n", (unsigned long long)t.elapsed_us);
+    sbuf_addf(&sb, "  \"elapsed_us\": %llu,\n  \"measured_us\": %llu,\n",
+              (unsigned long long)t.elapsed_us, (unsigned long long)ri->measured_us);
     sbuf_addf(&sb, "  \"requests\": %llu,\n  \"sent\": %llu,\n  \"errors\": %llu,\n",
               (unsigned long long)t.total, (unsigned long long)(t.total - t.counts[TL_NOT_SENT]),
               (unsigned long long)t.errors);
@@ -250,7 +254,9 @@ static void print_summary(const struct run_info *ri, struct load *l)
     struct hist *h = load_latency(l);
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     uint64_t sent = t.total - t.counts[TL_NOT_SENT];
-    printf("zonedef load %s %s (%s engine)\n", ri->method, ri->url, load_engine_name(l));
+    char *url = zd_url_redact(ri->url);
+    printf("zonedef load %s %s (%s engine)\n", ri->method, url, load_engine_name(l));
+    free(url);
     if (ri->rate > 0)
         printf("  open loop at %.0f req/s%s, %u threads, %u connections, max %u in flight\n",
                ri->rate, ri->ramp_us ? " (ramped)" : "", ri->threads, ri->connections,
@@ -259,7 +265,7 @@ static void print_summary(const struct run_info *ri, struct load *l)
         printf("  closed loop, %u threads, %u connections\n", ri->threads, ri->connections);
     printf("  requests     %llu scheduled, %llu sent, %llu not sent, in %.2fs%s\n",
            (unsigned long long)t.total, (unsigned long long)sent,
-           (unsigned long long)t.counts[TL_NOT_SENT], (double)t.elapsed_us / 1e6,
+           (unsigned long long)t.counts[TL_NOT_SENT], (double)ri->measured_us / 1e6,
            ri->interrupted ? " (interrupted)" : "");
     if (ri->rate > 0 && ri->ramp_us)
         printf("  rate         %.1f req/s achieved, ramp to %.1f (%.1f %% of the schedule sent)\n",
@@ -512,6 +518,7 @@ int cmd_load(int argc, char **argv)
         ri.max_in_flight = ri.threads;
 
     ri.started_wall_us = zd_wall_us();
+    uint64_t t0 = zd_now_us();
     l = load_start(&o, &err);
     if (!l) {
         zd_error("load: %s", err);
@@ -533,6 +540,7 @@ int cmd_load(int argc, char **argv)
         }
     }
     load_stop(l);
+    ri.measured_us = zd_now_us() - t0; /* "in 1.54s", not the planned --duration */
     if (tty && next_progress > 1000000)
         fputc('\n', stderr);
     ri.interrupted = interrupted != 0;

@@ -75,13 +75,17 @@ int main(int argc, char **argv)
         return ZD_EXIT_OK;
     }
     if (strcmp(name, "help") == 0) {
-        if (argc < 3) {
+        /* "help", "help help", "help --help": the overview; "help CMD": the command's options */
+        if (argc < 3 || strcmp(argv[2], "help") == 0 || strcmp(argv[2], "--help") == 0 ||
+            strcmp(argv[2], "-h") == 0) {
             usage(stdout);
             return ZD_EXIT_OK;
         }
+        zd_set_command("help");
         const struct command *c = find(argv[2]);
         if (!c)
             return unknown(argv[2]);
+        zd_set_command(c->name);
         char *hargv[] = {(char *)c->name, (char *)"--help", NULL};
         return c->fn(2, hargv);
     }
@@ -97,5 +101,6 @@ int main(int argc, char **argv)
     const struct command *c = find(name);
     if (!c)
         return unknown(name);
+    zd_set_command(c->name);
     return c->fn(argc - 1, argv + 1);
 }

@@ -192,7 +192,9 @@ static void print_summary(const struct scn_scenario *s, const struct style *c)
 
     const struct scn_target *t = &s->target;
     static const char *const kinds[] = {"lab", "ssh", "aws"};
-    sbuf_addf(&sb, "%s %s", kinds[t->kind], t->url);
+    char *url = zd_url_redact(t->url);
+    sbuf_addf(&sb, "%s %s", kinds[t->kind], url);
+    free(url);
     if (t->kind == SCN_TARGET_AWS && t->aws_region)
         sbuf_addf(&sb, ", region %s", t->aws_region);
     for (size_t i = 0; i < t->naws_tags; i++)
@@ -292,9 +294,11 @@ static void print_summary(const struct scn_scenario *s, const struct style *c)
         for (size_t i = 0; i < s->nprobes; i++) {
             const struct scn_probe *p = &s->probes[i];
             sbuf_addf(&sb, "%s: ", p->name);
-            if (p->kind == SCN_PROBE_HTTP)
-                sbuf_addf(&sb, "GET %s", p->url);
-            else if (p->kind == SCN_PROBE_COMMAND)
+            if (p->kind == SCN_PROBE_HTTP) {
+                char *pu = zd_url_redact(p->url);
+                sbuf_addf(&sb, "GET %s", pu);
+                free(pu);
+            } else if (p->kind == SCN_PROBE_COMMAND)
                 sbuf_addf(&sb, "$ %s", p->command);
             else
                 sbuf_addf(&sb, ">= %u healthy in %s%s", p->min_healthy,
@@ -422,9 +426,11 @@ static void jkey(struct sbuf *sb, bool *first, const char *k)
 static void jstr(struct sbuf *sb, bool *first, const char *k, const char *v)
 {
     jkey(sb, first, k);
-    if (v)
-        sbuf_add_json_str(sb, v);
-    else
+    if (v) {
+        char *red = zd_text_redact(v); /* URLs in the plan show no password */
+        sbuf_add_json_str(sb, red);
+        free(red);
+    } else
         sbuf_adds(sb, "null");
 }
 
@@ -627,7 +633,7 @@ int cmd_plan(int argc, char **argv)
         }
     }
     if (argc - optind != 1) {
-        fprintf(stderr, "zonedef plan: %s (see 'zonedef plan --help')\n",
+        fprintf(stderr, "zonedef: plan: %s (see 'zonedef plan --help')\n",
                 optind >= argc ? "no file given" : "give exactly one file");
         free(vars);
         return ZD_EXIT_USAGE;

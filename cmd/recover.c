@@ -25,52 +25,95 @@ static const char usage[] =
     "to do. Without RUN_DIR, recovers every run registered as not having ended cleanly\n"
     "(registry: $ZONEDEF_STATE_DIR, else $XDG_STATE_HOME/zonedef, else ~/.local/state/zonedef).\n"
     "\n"
-    "exit: 0 everything is undone (or nothing was open), 2 RUN_DIR is not a run directory,\n"
-    "4 an undo failed (something may still be broken), 5 a run still holds the target\n";
+    "A journal is acted on only when it and its run directory are owned by you or root and\n"
+    "nobody else can write them (like OpenSSH's StrictModes); every undo is checked against\n"
+    "what zonedef makes (the lab's own processes, addresses and zonedef_* firewall tables).\n"
+    "\n"
+    "exit: 0 everything is undone (or nothing was open), 2 RUN_DIR is not a run directory, its\n"
+    "journal is damaged or not trusted (nothing was done), 4 an undo failed (something may\n"
+    "still be broken), 5 a run still holds the target, or a journal could not be read\n";
 
 struct tally {
-    size_t undone, failed, busy, bad;
+    size_t undone, nothing, failed, busy, bad, io;
 };
 
-static int recover_dir(const char *state_dir, const char *dir, bool explicit_dir, struct tally *t)
+/* Text out of a journal, made fit to print: secrets in URLs masked, control characters escaped
+ * (a journal is data, and its summary must not move the cursor or rewrite the screen). */
+static char *printable(const char *s)
 {
-    char *jp = xasprintf("%s/journal.jsonl", dir);
-    struct jn_run r;
+    char *r = zd_text_redact(s ? s : "?");
+    char *e = zd_escape_ctl(r);
+    free(r);
+    return e;
+}
+
+/* Opens the journal the way recover trusts it (journal.h: jn_open_trusted). NULL when there is
+ * nothing to act on; the tally says why. */
+static struct journal *open_journal(const char *state_dir, const char *dir, bool explicit_dir,
+                                    struct jn_run *r, struct tally *t)
+{
+    int why = 0;
     char *err = NULL;
-    if (!zd_file_exists(jp)) {
+    struct journal *j = jn_open_trusted(dir, r, &why, &err);
+    if (j)
+        return j;
+    char *msg = printable(err);
+    switch (why) {
+    case JN_MISSING:
         if (explicit_dir) {
-            zd_error("recover: '%s' is not a run directory (no journal.jsonl)", dir);
+            char *d = printable(dir);
+            zd_error("recover: '%s' is not a run directory (no journal.jsonl)", d);
+            free(d);
             t->bad++;
         } else {
             run_registry_remove(state_dir, dir); /* the run directory was deleted */
         }
-        free(jp);
-        return 0;
+        break;
+    case JN_UNTRUSTED:
+        zd_error("recover: %s; nothing was done (recover acts only on a journal that you or "
+                 "root own and nobody else can write)",
+                 msg);
+        t->bad++;
+        break;
+    case JN_DAMAGED:
+        zd_error("recover: %s; nothing was done", msg);
+        t->bad++;
+        break;
+    default:
+        zd_error("recover: %s", msg);
+        t->io++;
+        break;
     }
-    if (jn_read(jp, &r, &err) < 0) {
-        zd_error("recover: %s", err);
-        free(err);
-        free(jp);
-        t->failed++;
+    free(msg);
+    free(err);
+    return NULL;
+}
+
+static int recover_dir(const char *state_dir, const char *dir, bool explicit_dir, struct tally *t)
+{
+    struct jn_run r;
+    char *err = NULL;
+    struct journal *j = open_journal(state_dir, dir, explicit_dir, &r, t);
+    if (!j)
         return -1;
-    }
     size_t open = jn_open_faults(&r);
     if (open == 0) {
         printf("%s: nothing to undo\n", dir);
         run_registry_remove(state_dir, dir);
+        jn_close(j);
         jn_run_free(&r);
-        free(jp);
         return 0;
     }
     int lock = -1;
     if (r.target_key) {
         int lk = run_lock(state_dir, r.target_key, &lock, &err);
         if (lk == 1) {
-            zd_error("recover: %s: a run is still using %s; leaving its faults alone", dir,
-                     r.target_key);
+            char *k = printable(r.target_key);
+            zd_error("recover: %s: a run is still using %s; leaving its faults alone", dir, k);
+            free(k);
             t->busy++;
+            jn_close(j);
             jn_run_free(&r);
-            free(jp);
             return -1;
         }
         if (lk < 0) {
@@ -79,22 +122,16 @@ static int recover_dir(const char *state_dir, const char *dir, bool explicit_dir
             err = NULL;
         }
     }
-    struct journal *j = jn_open(jp, true, &err);
-    if (!j) {
-        zd_warning("recover: %s (undoing without journaling)", err);
-        free(err);
-        err = NULL;
-    }
     size_t failed = 0;
     for (size_t i = r.nfaults; i-- > 0;) {
         const struct jn_fault *f = &r.faults[i];
         if (!jn_fault_open(f))
             continue;
-        const char *name = f->name ? f->name : "?";
-        const char *what = f->summary ? f->summary : (f->fault ? f->fault : "?");
-        if (j)
-            jn_rec_undo_intent(j, f->step, "recover", 0, zd_wall_us(), NULL);
+        char *name = printable(f->name);
+        char *what = printable(f->summary ? f->summary : f->fault);
+        jn_rec_undo_intent(j, f->step, "recover", 0, zd_wall_us(), NULL);
         char *kind = tgt_action_kind(f->action);
+        bool irreversible = tgt_action_irreversible(f->action);
         int rc = 0;
         if (kind && strcmp(kind, "runner") == 0) {
             /* a traffic spike: the load died with the run; nothing is left to undo */
@@ -106,17 +143,24 @@ static int recover_dir(const char *state_dir, const char *dir, bool explicit_dir
                 rc = ops->undo(NULL, f->action, &err);
         }
         free(kind);
-        if (j)
-            jn_rec_undone(j, f->step, rc == 0, rc == 0 ? NULL : err, "recover", 0, zd_wall_us(),
-                          NULL);
-        if (rc == 0) {
+        jn_rec_undone(j, f->step, rc == 0, rc == 0 ? NULL : err, "recover", 0, zd_wall_us(), NULL);
+        if (rc == 0 && irreversible) {
+            printf("%s: nothing to undo for %s: %s (a kill cannot be undone; the healer or the "
+                   "platform replaces what died)\n",
+                   dir, name, what);
+            t->nothing++;
+        } else if (rc == 0) {
             printf("%s: undone %s: %s\n", dir, name, what);
             t->undone++;
         } else {
-            zd_error("recover: %s: undo of %s (%s) failed: %s", dir, name, what, err);
+            char *e = printable(err);
+            zd_error("recover: %s: undo of %s (%s) failed: %s", dir, name, what, e);
+            free(e);
             failed++;
             t->failed++;
         }
+        free(name);
+        free(what);
         free(err);
         err = NULL;
     }
@@ -125,7 +169,6 @@ static int recover_dir(const char *state_dir, const char *dir, bool explicit_dir
     if (failed == 0)
         run_registry_remove(state_dir, dir);
     jn_run_free(&r);
-    free(jp);
     return failed ? -1 : 0;
 }
 
@@ -164,8 +207,12 @@ int cmd_recover(int argc, char **argv)
         free(dirs);
     }
     free(state);
-    if (t.undone)
-        printf("recovered: %zu fault%s undone\n", t.undone, t.undone == 1 ? "" : "s");
+    if (t.undone || t.nothing) {
+        printf("recovered: %zu fault%s undone", t.undone, t.undone == 1 ? "" : "s");
+        if (t.nothing)
+            printf(", %zu with nothing to undo", t.nothing);
+        printf("\n");
+    }
     if (t.failed) {
         zd_error("recover: %zu undo%s failed: something may still be broken; run 'zonedef "
                  "recover' again once the cause is fixed",
@@ -174,7 +221,7 @@ int cmd_recover(int argc, char **argv)
     }
     if (t.bad)
         return ZD_EXIT_USAGE;
-    if (t.busy)
+    if (t.busy || t.io)
         return ZD_EXIT_RUNTIME;
     return ZD_EXIT_OK;
 }

@@ -18,17 +18,19 @@
 #include "base/banned.h"
 
 static const char usage[] =
-    "usage: zonedef run FILE [--var NAME=VALUE]... [--out DIR] [--ci] [--dry-run] [--quiet]\n"
+    "usage: zonedef run FILE [--var NAME=VALUE]... [-o|--out DIR] [--ci] [--dry-run]\n"
+    "                        [-q|--quiet]\n"
     "\n"
     "Runs a scenario: traffic through the load balancer, faults on schedule, always undone;\n"
     "measures time to detect and to recover, scores the run and writes result.json and\n"
-    "journal.jsonl to reports/<scenario>-<UTC time>/.\n"
+    "journal.jsonl to a new directory reports/<scenario>-<UTC time>-<random>/ (mode 0700).\n"
     "\n"
-    "  --var NAME=VALUE  set a scenario variable (repeatable; wins over the environment)\n"
-    "  --out DIR         write the results to DIR instead\n"
-    "  --ci              no colour and no progress lines; end with one compact summary line\n"
-    "  --dry-run         resolve the target and print what would happen; change nothing\n"
-    "  --quiet           print only problems and the scorecard\n"
+    "  --var NAME=VALUE    set a scenario variable (repeatable; wins over the environment)\n"
+    "  -o, --out DIR       write the results to DIR instead (made 0700; an existing DIR must be\n"
+    "                      yours or root's and not writable by others)\n"
+    "  --ci                no colour and no progress lines; end with one compact summary line\n"
+    "  --dry-run           resolve the target and print what would happen; change nothing\n"
+    "  -q, --quiet         print only problems and the scorecard\n"
     "\n"
     "exit: 0 passed, 1 expectations not met (or the steady state did not hold first),\n"
     "2 invalid input, 3 aborted (faults undone), 4 an undo failed (run 'zonedef recover'),\n"
@@ -72,7 +74,11 @@ static void on_event(void *ctx, const struct run_event *ev)
         }
     }
     FILE *f = problem ? stderr : stdout;
-    fprintf(f, "%s[%7.1fs] %s%s\n", c, (double)ev->t_us / 1e6, ev->text, *c ? "\033[0m" : "");
+    char *red = zd_text_redact(ev->text);
+    char *text = zd_escape_ctl(red); /* a scenario's command or a server's error: one safe line */
+    fprintf(f, "%s[%7.1fs] %s%s\n", c, (double)ev->t_us / 1e6, text, *c ? "\033[0m" : "");
+    free(text);
+    free(red);
     fflush(f);
 }
 
@@ -83,7 +89,8 @@ static char *default_out(const char *name)
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-    return xasprintf("reports/%s-%s", name, ts);
+    /* two runs of one scenario in the same second get two directories */
+    return xasprintf("reports/%s-%s-%08x", name, ts, (unsigned)(zd_random_u64() & 0xffffffffu));
 }
 
 int cmd_run(int argc, char **argv)

@@ -5,6 +5,7 @@
  */
 #include "base/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -289,22 +290,41 @@ int zd_parse_duration(const char *s, uint64_t *out_us, char **err)
     const char *p = s;
     if (*p == '-')
         return zd_err(err, "duration '%s' is negative", s);
-    if (!((*p >= '0' && *p <= '9') || *p == '.'))
+    /* decimal only, as the README says: digits, at most one '.', digits (strtod alone would take
+     * "0x10s", "0x1p4s" and "1e1s") */
+    size_t digits = 0, i = 0;
+    while (p[i] >= '0' && p[i] <= '9')
+        i++, digits++;
+    if (p[i] == '.')
+        for (i++; p[i] >= '0' && p[i] <= '9'; i++)
+            digits++;
+    if (digits == 0)
         return zd_err(err, "'%s' is not a duration (write it like \"500ms\", \"30s\" or \"2m\")",
                       s);
-    char *end;
+    const char *end = p + i;
+    for (const char *q = end; *q; q++)
+        if ((*q >= '0' && *q <= '9') || *q == '.' || *q == '+' || *q == '-')
+            return zd_err(err,
+                          "duration '%s' is not a decimal number and a unit (no hex, no "
+                          "exponent: write it like \"500ms\", \"1.5s\" or \"2m\")",
+                          s);
+    char *num = xstrndup(p, i);
     errno = 0;
-    double v = strtod(p, &end);
-    if (end == p || errno || !isfinite(v))
+    double v = strtod(num, NULL);
+    free(num);
+    if (errno || !isfinite(v))
         return zd_err(err, "'%s' is not a duration (write it like \"500ms\", \"30s\" or \"2m\")",
                       s);
     if (*end == '\0')
         return zd_err(err, "duration '%s' has no unit (use us, ms, s, m or h, e.g. \"%ss\")", s, s);
-    for (size_t i = 0; i < ZD_ARRAY_LEN(units); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            double us = v * units[i].mult;
+    for (size_t k = 0; k < ZD_ARRAY_LEN(units); k++) {
+        if (strcmp(end, units[k].unit) == 0) {
+            double us = v * units[k].mult;
             if (us > (double)ZD_MAX_DURATION_US)
                 return zd_err(err, "duration '%s' is longer than 30 days", s);
+            if (v > 0 && us < 0.5) /* would read as 0: an error, not a silent nothing */
+                return zd_err(err, "duration '%s' is shorter than 1us, the finest zonedef keeps",
+                              s);
             *out_us = (uint64_t)llround(us);
             return 0;
         }
@@ -452,28 +472,35 @@ int zd_read_file(const char *path, size_t max, char **out, size_t *len, char **e
 
 int zd_write_file_atomic(const char *path, const void *data, size_t len, char **err)
 {
-    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* a fresh, unpredictable name made with O_EXCL (mkostemp): a planted file or symlink at
+     * PATH.tmp.* is never opened, truncated or followed */
+    char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        zd_err(err, "cannot create '%s': %s", tmp, strerror(errno));
+        zd_err(err, "cannot create a temporary file next to '%s': %s", path, strerror(errno));
         free(tmp);
         return -1;
     }
     const char *p = data;
     size_t left = len;
-    while (left) {
+    int rc = fchmod(fd, 0644);
+    while (left && rc == 0) {
         ssize_t n = write(fd, p, left);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            zd_err(err, "cannot write '%s': %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return -1;
+            rc = -1;
+            break;
         }
         p += n;
         left -= (size_t)n;
+    }
+    if (rc < 0) {
+        zd_err(err, "cannot write '%s': %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return -1;
     }
     if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
         zd_err(err, "cannot write '%s': %s", path, strerror(errno));
@@ -483,6 +510,14 @@ int zd_write_file_atomic(const char *path, const void *data, size_t len, char **
     }
     free(tmp);
     return 0;
+}
+
+int zd_create_excl(const char *path, int flags, unsigned mode, char **err)
+{
+    int fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0)
+        return zd_err(err, "cannot create '%s': %s", path, strerror(errno));
+    return fd;
 }
 
 int zd_mkdir_p(const char *path, unsigned mode, char **err)
@@ -514,6 +549,90 @@ int zd_mkdir_p(const char *path, unsigned mode, char **err)
 bool zd_file_exists(const char *path)
 {
     return access(path, F_OK) == 0;
+}
+
+/* ---- secrets and control characters ---- */
+
+char *zd_url_redact(const char *url)
+{
+    if (!url)
+        return xstrdup("");
+    const char *sep = strstr(url, "://");
+    if (!sep)
+        return xstrdup(url);
+    const char *auth = sep + 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < alen; i++)
+        if (auth[i] == '@')
+            at = auth + i; /* the last '@' of the authority ends the userinfo */
+    if (!at)
+        return xstrdup(url);
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    struct sbuf sb = SBUF_INIT;
+    sbuf_add(&sb, url, (size_t)(auth - url));
+    if (colon) /* user:password -> user:*** */
+        sbuf_add(&sb, auth, (size_t)(colon - auth));
+    sbuf_adds(&sb, colon ? ":***" : "***"); /* a lone userinfo is often a token: hide it all */
+    sbuf_adds(&sb, at);
+    return sbuf_detach(&sb);
+}
+
+char *zd_text_redact(const char *text)
+{
+    if (!text)
+        return xstrdup("");
+    struct sbuf sb = SBUF_INIT;
+    const char *p = text;
+    for (;;) {
+        const char *sep = strstr(p, "://");
+        if (!sep) {
+            sbuf_adds(&sb, p);
+            break;
+        }
+        /* the URL starts at its scheme: letters, digits, '+', '-', '.' before "://" */
+        const char *start = sep;
+        while (start > p && (isalnum((unsigned char)start[-1]) || start[-1] == '+' ||
+                             start[-1] == '-' || start[-1] == '.'))
+            start--;
+        /* and ends at white space or a quote */
+        size_t ulen = (size_t)(sep - start) + 3 + strcspn(sep + 3, " \t\r\n'\"<>");
+        sbuf_add(&sb, p, (size_t)(start - p));
+        char *one = xstrndup(start, ulen);
+        char *red = zd_url_redact(one);
+        sbuf_adds(&sb, red);
+        free(red);
+        free(one);
+        p = start + ulen;
+    }
+    return sbuf_detach(&sb);
+}
+
+char *zd_escape_ctl(const char *s)
+{
+    struct sbuf sb = SBUF_INIT;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            sbuf_addf(&sb, "\\x%02x", *p);
+        else
+            sbuf_addc(&sb, (char)*p);
+    }
+    return sbuf_detach(&sb);
+}
+
+uint64_t zd_random_u64(void)
+{
+    uint64_t v = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, &v, sizeof(v));
+        close(fd);
+        if (n == (ssize_t)sizeof(v))
+            return v;
+    }
+    /* no /dev/urandom: still different per process and per call */
+    static uint64_t counter;
+    return (zd_wall_us() * 6364136223846793005ull) ^ ((uint64_t)getpid() << 32) ^ ++counter;
 }
 
 bool zd_str_has_prefix(const char *s, const char *prefix)

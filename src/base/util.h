@@ -11,7 +11,8 @@
  * - durations as users write them ("500ms", "30s", "2m");
  * - "did you mean" suggestions for unknown names.
  *
- * The base of every subsystem (src/base/: util.c, util.h, banned.h).
+ * The base of every subsystem (src/base/: util.c, util.h, trust.c, trust.h, banned.h). trust.h
+ * holds the StrictModes-like checks for files zonedef acts on (journals, pid files, locks).
  * May use: libc only.
  * Used by: everything, cmd/ included. banned.h goes last in every .c file: it turns the libc
  * calls the project does not use (strcpy, sprintf, gets, ...) into compile errors.
@@ -111,11 +112,33 @@ const char *zd_suggest(const char *word, const char *const *cands);
 /* Reads a whole file up to `max` bytes into *out (NUL-terminated; *len without the NUL).
  * A larger file is an error that says so. The caller frees *out. */
 int zd_read_file(const char *path, size_t max, char **out, size_t *len, char **err);
-/* Writes through a temporary file and rename(2), fsync'd, so readers never see half a file. */
+/* Writes through a temporary file and rename(2), fsync'd, so readers never see half a file. The
+ * temporary name is unpredictable and made with O_EXCL (mkostemp: PATH.tmp.XXXXXX), so a file
+ * or symlink planted next to PATH is never opened; the file ends up mode 0644. */
 int zd_write_file_atomic(const char *path, const void *data, size_t len, char **err);
+/* Creates a new file: O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC plus flags (O_WRONLY, O_APPEND
+ * ...), so an existing file or a symlink planted at PATH is an error, never followed. Returns the
+ * descriptor or -1 with *err. For private directories and files read back later, see trust.h. */
+int zd_create_excl(const char *path, int flags, unsigned mode, char **err);
 /* mkdir -p with the given mode for the directories it creates. */
 int zd_mkdir_p(const char *path, unsigned mode, char **err);
 bool zd_file_exists(const char *path);
+
+/*
+ * Secrets: every URL zonedef prints or writes (summaries, --json, plan, journal, result.json,
+ * reports, error lines) goes through zd_url_redact first: "http://user:PASSWORD@host/" becomes
+ * "http://user:" "***@host/", and a userinfo without ':' (often a token) becomes "http://"
+ * "***@host" (written in two literals here only because the sequence would end this comment). A URL
+ * without userinfo is returned unchanged. zd_text_redact does it to every URL inside free text (an
+ * error message quoting a URL). Both return a new string the caller frees.
+ */
+char *zd_url_redact(const char *url);
+char *zd_text_redact(const char *text);
+/* Text from a file or a server, made safe to print: bytes below 0x20 and 0x7f become "\xNN"
+ * (a journal's summary cannot move the cursor or clear the screen). Caller frees. */
+char *zd_escape_ctl(const char *s);
+/* 64 random bits from /dev/urandom (for unique names, never for keys). */
+uint64_t zd_random_u64(void);
 
 /* Strings. */
 bool zd_str_has_prefix(const char *s, const char *prefix);

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/trust.h"
 #include "base/util.h"
 
 #include "base/banned.h"
@@ -52,7 +54,67 @@ char *lab_default_dir(void)
     if (d && *d)
         return xasprintf("%s/zonedef/lab", d);
     d = getenv("HOME");
-    return xasprintf("%s/.local/state/zonedef/lab", d && *d ? d : "/tmp");
+    if (!d || !*d) {
+        /* never a shared place like /tmp: the user's own home from the password database */
+        struct passwd *pw = getpwuid(geteuid());
+        d = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+    }
+    if (!d)
+        return xstrdup("/nonexistent/zonedef/lab"); /* no home at all: fails clearly on use */
+    return xasprintf("%s/.local/state/zonedef/lab", d);
+}
+
+int lab_dir_check(const char *dir, char **err)
+{
+    int fd = zd_open_trusted(dir, "run", O_RDONLY | O_DIRECTORY, NULL, err);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+int lab_dir_make(const char *dir, bool *created, char **err)
+{
+    *created = false;
+    int e = 0;
+    if (zd_mkdir_private(dir, true, &e, NULL) == 0) {
+        *created = true;
+        return 0;
+    }
+    if (e != EEXIST)
+        return zd_mkdir_private(dir, true, NULL, err);
+    return zd_check_trusted_dir(dir, err);
+}
+
+/* rm -r of a directory the lab made, without following any symlink inside it. */
+static void remove_tree_at(int dfd, const char *name)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        unlinkat(dfd, name, 0);
+        return;
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (de->d_type == DT_DIR)
+            remove_tree_at(dirfd(d), de->d_name);
+        else
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
+    unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void lab_dir_remove(const char *dir)
+{
+    remove_tree_at(AT_FDCWD, dir);
 }
 
 /* ---- configuration ---- */
@@ -146,6 +208,29 @@ char lab_proc_state(pid_t pid)
     return proc_stat(pid, &c, NULL) == 0 ? c : 0;
 }
 
+int lab_pid_record(const char *dir, const char *name, pid_t *pid, unsigned long long *start,
+                   char **err)
+{
+    *pid = 0;
+    *start = 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+            return zd_err(err, "'%s' is not a name the lab records", name);
+    char *rel = xasprintf("run/%s.pid", name);
+    int fd = zd_open_trusted(dir, rel, O_RDONLY, NULL, err);
+    free(rel);
+    if (fd < 0)
+        return -1;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    int ip = 0;
+    if (n <= 0 || (buf[n] = '\0', sscanf(buf, "%d %llu", &ip, start) != 2) || ip <= 1)
+        return zd_err(err, "the lab's record of '%s' is damaged", name);
+    *pid = ip;
+    return 0;
+}
+
 int lab_pid_put(const char *dir, const char *name, pid_t pid, char **err)
 {
     char *path = xasprintf("%s/run/%s.pid", dir, name);
@@ -158,16 +243,10 @@ int lab_pid_put(const char *dir, const char *name, pid_t pid, char **err)
 
 pid_t lab_pid_get(const char *dir, const char *name)
 {
-    char *path = xasprintf("%s/run/%s.pid", dir, name), *text = NULL;
-    int rc = zd_read_file(path, 128, &text, NULL, NULL);
-    free(path);
-    if (rc < 0)
-        return 0;
-    int pid = 0;
+    pid_t pid = 0;
     unsigned long long start = 0;
-    int n = sscanf(text, "%d %llu", &pid, &start);
-    free(text);
-    if (n != 2 || pid <= 1)
+    /* only a record nobody else could have written (trust.h) names a process to signal */
+    if (lab_pid_record(dir, name, &pid, &start, NULL) < 0)
         return 0;
     char st = 0;
     unsigned long long now = 0;
@@ -199,8 +278,8 @@ static pid_t spawn(const char *path, char *const argv[], const char *out, const 
         if (chdir("/") < 0)
             _exit(127);
         int in = open("/dev/null", O_RDONLY);
-        int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int e = open(errp ? errp : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int o = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0644);
+        int e = open(errp ? errp : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0644);
         if (in < 0 || o < 0 || e < 0)
             _exit(127);
         dup2(in, 0);
@@ -489,8 +568,10 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
                               LAB_INSTANCE_PORT);
     if (cfg->ssh && port_in_use("127.0.0.1", LAB_SSH_PORT))
         return zd_err(err, "127.0.0.1:%d is already in use (see 'ss -ltnp')", LAB_SSH_PORT);
+    /* the lab's records decide what its faults signal: its directories are private (0700) and
+     * an existing one is used only when it is ours and nobody else can write it */
     char *run = xasprintf("%s/run", dir);
-    int rc = zd_mkdir_p(run, 0755, err);
+    int rc = zd_check_trusted_dir(dir, err) < 0 ? -1 : zd_mkdir_private(run, false, NULL, err);
     free(run);
     if (rc < 0)
         return -1;
@@ -511,7 +592,7 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
     /* a new lab, a new ground truth */
     const char *fresh[] = {hlog, herr, llog, lout};
     for (size_t i = 0; i < ZD_ARRAY_LEN(fresh); i++) {
-        int fd = open(fresh[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int fd = open(fresh[i], O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd >= 0)
             close(fd);
     }

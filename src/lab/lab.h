@@ -47,9 +47,17 @@ struct lab_config {
 };
 void lab_config_default(struct lab_config *cfg);
 
-/* $ZONEDEF_LAB_DIR, else $XDG_STATE_HOME/zonedef/lab, else ~/.local/state/zonedef/lab.
- * Caller frees. Never NULL. */
+/* $ZONEDEF_LAB_DIR, else $XDG_STATE_HOME/zonedef/lab, else ~/.local/state/zonedef/lab (home
+ * from $HOME, else from the password database; never /tmp). Caller frees. Never NULL. */
 char *lab_default_dir(void);
+/* The lab directory's trust check (base/trust.h): DIR and DIR/run are ours (or root's) and not
+ * writable by others. Its records say what the lab's faults may signal. 0 or -1 with *err. */
+int lab_dir_check(const char *dir, char **err);
+/* Makes the lab directory (0700, *created = true), or accepts an existing one that passes the
+ * trust check. 0 or -1 with *err. */
+int lab_dir_make(const char *dir, bool *created, char **err);
+/* Removes a lab directory lab_dir_make created (after a failed `lab up`), following no symlink. */
+void lab_dir_remove(const char *dir);
 
 /* Zone names: index 0 -> "a". */
 char lab_zone_name(int idx);
@@ -68,6 +76,10 @@ int lab_config_load(const char *dir, struct lab_config *cfg, char **err);
  * that process still exists, is not a zombie and started at the recorded time (so a recycled
  * pid is never signalled); 0 otherwise. */
 int lab_pid_put(const char *dir, const char *name, pid_t pid, char **err);
+/* What the lab's record says of NAME (pid and start time), read only through the trust check of
+ * DIR, DIR/run and the pid file; whether that process still runs is not checked. 0 or -1. */
+int lab_pid_record(const char *dir, const char *name, pid_t *pid, unsigned long long *start,
+                   char **err);
 pid_t lab_pid_get(const char *dir, const char *name);
 void lab_pid_remove(const char *dir, const char *name);
 /* The start time (clock ticks since boot, /proc/PID/stat field 22); 0 when gone. */

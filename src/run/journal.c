@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/trust.h"
 #include "base/util.h"
 
 #include "base/banned.h"
@@ -59,23 +60,46 @@ static int drop_torn_tail(int fd)
     return st.st_size == 0 ? 0 : ftruncate(fd, 0);
 }
 
-struct journal *jn_open(const char *path, bool append, char **err)
+static struct journal *journal_on(int fd, const char *path)
 {
-    int flags = (append ? O_RDWR : O_WRONLY | O_EXCL) | O_APPEND | O_CLOEXEC | O_CREAT;
-    int fd = open(path, flags, 0644);
-    if (fd < 0) {
-        zd_err(err, "cannot open journal '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    if (append && drop_torn_tail(fd) < 0) {
-        zd_err(err, "cannot repair journal '%s': %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
     struct journal *j = xcalloc(1, sizeof(*j));
     j->fd = fd;
     j->path = xstrdup(path);
     return j;
+}
+
+/* Splits "DIR/NAME" into its directory (the trust root) and its file name. */
+static char *dir_of(const char *path, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    return slash ? xstrndup(path, (size_t)(slash == path ? 1 : slash - path)) : xstrdup(".");
+}
+
+struct journal *jn_open(const char *path, bool append, char **err)
+{
+    int fd;
+    if (!append) {
+        /* a new journal: O_EXCL | O_NOFOLLOW, so nothing planted at the path is written to */
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            zd_err(err, "cannot open journal '%s': %s", path, strerror(errno));
+            return NULL;
+        }
+        return journal_on(fd, path);
+    }
+    const char *base;
+    char *dir = dir_of(path, &base);
+    fd = zd_open_trusted(dir, base, O_RDWR | O_APPEND, NULL, err);
+    free(dir);
+    if (fd < 0)
+        return NULL;
+    if (drop_torn_tail(fd) < 0) {
+        zd_err(err, "cannot repair journal '%s': %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    return journal_on(fd, path);
 }
 
 void jn_close(struct journal *j)
@@ -130,9 +154,11 @@ static void add_dbl(struct sbuf *sb, const char *key, double v)
 static void add_str(struct sbuf *sb, const char *key, const char *v)
 {
     sbuf_addf(sb, ",\"%s\":", key);
-    if (v)
-        sbuf_add_json_str(sb, v);
-    else
+    if (v) {
+        char *red = zd_text_redact(v); /* summaries, errors, details: no password of a URL */
+        sbuf_add_json_str(sb, red);
+        free(red);
+    } else
         sbuf_adds(sb, "null");
 }
 
@@ -542,13 +568,38 @@ static int read_record(struct jn_run *r, const cJSON *o, size_t *fcap, size_t *i
     return 0;
 }
 
-int jn_read(const char *path, struct jn_run *r, char **err)
+/* Reads the whole descriptor from offset 0 (pread: the offset of an O_APPEND descriptor that is
+ * written next does not matter). */
+static int read_all(int fd, const char *path, char **out, size_t *len, char **err)
 {
-    memset(r, 0, sizeof(*r));
-    char *text = NULL;
-    size_t len = 0;
-    if (zd_read_file(path, JN_MAX_BYTES, &text, &len, err) < 0)
-        return -1;
+    struct sbuf sb;
+    sbuf_init(&sb, JN_MAX_BYTES);
+    char chunk[65536];
+    off_t off = 0;
+    for (;;) {
+        ssize_t n = pread(fd, chunk, sizeof(chunk), off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            sbuf_free(&sb);
+            return zd_err(err, "cannot read '%s': %s", path, strerror(e));
+        }
+        if (n == 0)
+            break;
+        if (sbuf_add(&sb, chunk, (size_t)n) < 0) {
+            sbuf_free(&sb);
+            return zd_err(err, "'%s' is larger than the limit of %u bytes", path, JN_MAX_BYTES);
+        }
+        off += n;
+    }
+    *len = sb.len;
+    *out = sbuf_detach(&sb);
+    return 0;
+}
+
+static int parse_text(const char *path, char *text, size_t len, struct jn_run *r, char **err)
+{
     size_t fcap = 0, icap = 0, lineno = 0;
     char *p = text, *end = text + len;
     int rc = 0;
@@ -562,6 +613,10 @@ int jn_read(const char *path, struct jn_run *r, char **err)
         p = nl ? nl + 1 : end;
         if (*line == '\0')
             continue;
+        if (strlen(line) != (size_t)((nl ? nl : end) - line)) {
+            rc = zd_err(err, "damaged journal: %s:%zu: a NUL byte inside a record", path, lineno);
+            break;
+        }
         cJSON *o = cJSON_Parse(line);
         if (!o || !cJSON_IsObject(o)) {
             cJSON_Delete(o);
@@ -570,12 +625,12 @@ int jn_read(const char *path, struct jn_run *r, char **err)
                 r->torn = true;
                 break;
             }
-            rc = zd_err(err, "%s:%zu: damaged journal line (not a JSON object)", path, lineno);
+            rc = zd_err(err, "damaged journal: %s:%zu: not a JSON object", path, lineno);
             break;
         }
         char *e = NULL;
         if (read_record(r, o, &fcap, &icap, &e) < 0) {
-            rc = zd_err(err, "%s:%zu: %s", path, lineno, e);
+            rc = zd_err(err, "damaged journal: %s:%zu: %s", path, lineno, e);
             free(e);
             cJSON_Delete(o);
             break;
@@ -583,17 +638,75 @@ int jn_read(const char *path, struct jn_run *r, char **err)
         cJSON_Delete(o);
         r->lines++;
         if (!r->has_start) {
-            rc =
-                zd_err(err, "%s:%zu: the journal does not begin with a start record", path, lineno);
+            rc = zd_err(err,
+                        "damaged journal: %s:%zu: the journal does not begin with a start record",
+                        path, lineno);
             break;
         }
     }
-    free(text);
     if (rc == 0 && !r->has_start)
-        rc = zd_err(err, "%s: empty journal (no start record)", path);
-    if (rc < 0)
-        jn_run_free(r);
+        rc = zd_err(err, "damaged journal: %s:%zu: no start record (an empty journal)", path,
+                    lineno ? lineno : 1);
     return rc;
+}
+
+int jn_read_fd(int fd, const char *path, struct jn_run *r, char **err)
+{
+    memset(r, 0, sizeof(*r));
+    char *text = NULL;
+    size_t len = 0;
+    if (read_all(fd, path, &text, &len, err) < 0)
+        return -1;
+    int rc = parse_text(path, text, len, r, err);
+    free(text);
+    if (rc < 0) {
+        jn_run_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+int jn_read(const char *path, struct jn_run *r, char **err)
+{
+    memset(r, 0, sizeof(*r));
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return zd_err(err, "cannot open '%s': %s", path, strerror(errno));
+    int rc = jn_read_fd(fd, path, r, err);
+    close(fd);
+    return rc < 0 ? -1 : 0;
+}
+
+struct journal *jn_open_trusted(const char *run_dir, struct jn_run *r, int *why, char **err)
+{
+    memset(r, 0, sizeof(*r));
+    int e = 0;
+    char *path = xasprintf("%s/journal.jsonl", run_dir);
+    int fd = zd_open_trusted(run_dir, "journal.jsonl", O_RDWR | O_APPEND, &e, err);
+    if (fd < 0) {
+        *why = e == ENOENT ? JN_MISSING : e == 0 ? JN_UNTRUSTED : JN_IO;
+        free(path);
+        return NULL;
+    }
+    if (jn_read_fd(fd, path, r, err) < 0) {
+        *why = JN_DAMAGED;
+        close(fd);
+        free(path);
+        return NULL;
+    }
+    /* the torn tail goes through the same descriptor that was checked and read */
+    if (drop_torn_tail(fd) < 0) {
+        zd_err(err, "cannot repair journal '%s': %s", path, strerror(errno));
+        *why = JN_IO;
+        jn_run_free(r);
+        close(fd);
+        free(path);
+        return NULL;
+    }
+    *why = 0;
+    struct journal *j = journal_on(fd, path);
+    free(path);
+    return j;
 }
 
 void jn_run_free(struct jn_run *r)

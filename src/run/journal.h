@@ -27,8 +27,9 @@
 
 struct journal;
 
-/* Creates (O_EXCL) or, with append = true, opens an existing journal for appending.
- * Returns NULL with *err on failure. */
+/* Creates a new journal (O_EXCL | O_NOFOLLOW, mode 0600) or, with append = true, opens an
+ * existing one for appending after the trust check of base/trust.h (its directory as the root)
+ * and drops a torn last line. Returns NULL with *err on failure. */
 struct journal *jn_open(const char *path, bool append, char **err);
 /* Closes (fsync'd already); NULL is a no-op. */
 void jn_close(struct journal *j);
@@ -123,8 +124,23 @@ struct jn_run {
     size_t lines;
 };
 
-/* Reads a journal. Returns 0, or -1 with *err ("path:line: ..."). Free with jn_run_free. */
+/* Reads a journal (opened O_NOFOLLOW). Returns 0, or -1 with *err ("cannot open ...", or
+ * "damaged journal: PATH:LINE: what" for a journal that is not one). Free with jn_run_free. */
 int jn_read(const char *path, struct jn_run *out, char **err);
+/* The same on an open descriptor (read from offset 0); path is for messages. */
+int jn_read_fd(int fd, const char *path, struct jn_run *out, char **err);
+
+/* Why jn_open_trusted failed. */
+enum { JN_MISSING = 1, JN_UNTRUSTED, JN_DAMAGED, JN_IO };
+/*
+ * What `recover` (and anything else that acts on a journal it did not write just now) uses:
+ * opens RUN_DIR/journal.jsonl O_NOFOLLOW after the trust check (base/trust.h, the run directory
+ * as the root: both owned by the invoking user or root, not writable by group or others), reads
+ * it through that descriptor into *out, drops a torn last line through it, and returns the
+ * journal for appending on the same descriptor - nothing is looked up by name twice. NULL with
+ * *why (JN_MISSING, JN_UNTRUSTED, JN_DAMAGED, JN_IO) and *err otherwise; *out is then empty.
+ */
+struct journal *jn_open_trusted(const char *run_dir, struct jn_run *out, int *why, char **err);
 void jn_run_free(struct jn_run *r);
 /* Faults intended (so maybe applied) and never undone successfully: what `recover` must undo. */
 bool jn_fault_open(const struct jn_fault *f);

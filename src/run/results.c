@@ -114,9 +114,11 @@ static void num(cJSON *o, const char *k, double v)
 
 static void str(cJSON *o, const char *k, const char *v)
 {
-    if (v)
-        cJSON_AddStringToObject(o, k, v);
-    else
+    if (v) {
+        char *red = zd_text_redact(v); /* no password of a URL in result.json */
+        cJSON_AddStringToObject(o, k, red);
+        free(red);
+    } else
         cJSON_AddNullToObject(o, k);
 }
 
@@ -172,6 +174,7 @@ char *res_to_json(const struct res_doc *d)
     cJSON_AddBoolToObject(o, "passed", d->passed);
     cJSON_AddItemToObject(o, "baseline", range_json(&d->baseline));
     cJSON_AddItemToObject(o, "overall", range_json(&d->overall));
+    str(o, "not_sent_why", d->overall.not_sent ? RES_NOT_SENT_WHY : NULL);
     num(o, "peak_error_rate", r6(d->peak_error_rate));
     if (d->final_steady_known)
         cJSON_AddBoolToObject(o, "final_steady_state", d->final_steady);
@@ -434,6 +437,9 @@ void res_scorecard(const struct res_doc *d, struct sbuf *sb, bool color)
               (unsigned long long)d->overall.not_sent, d->overall.availability * 100.0,
               d->peak_error_rate * 100.0, ms(d->overall.p99_us, a, sizeof(a)),
               ms(d->overall.max_us, c, sizeof(c)));
+    if (d->overall.not_sent)
+        sbuf_addf(sb, "              %llu not sent: %s\n", (unsigned long long)d->overall.not_sent,
+                  RES_NOT_SENT_WHY);
     sbuf_addf(sb,
               "  score       %.1f = availability %.1f/40 + recovery %.1f/30 + latency %.1f/15 + "
               "error rate %.1f/15\n",

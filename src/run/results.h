@@ -55,6 +55,14 @@ struct res_doc {
     bool passed;
 };
 
+/* Why requests were `not_sent` (result.json "not_sent_why", the scorecard): a limit of the
+ * client, not of the target. */
+#define RES_NOT_SENT_WHY                                                                           \
+    "zonedef's own in-flight cap (load.max_in_flight, default load.connections) was full - "       \
+    "requests hanging in the outage held every connection - so these were never sent; they "       \
+    "count against availability. A limit of the load generator, not of the target: raise "         \
+    "load.connections"
+
 /* Builds the document from a journal and its measurements (copies what it needs). */
 void res_build(const struct jn_run *run, const struct ms_result *m, const char *status,
                int exit_code, const char *reason, struct res_doc *out);

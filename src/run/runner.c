@@ -1116,7 +1116,7 @@ int run_scenario(const struct run_opts *o, struct run_outcome *out)
     }
     if (!check_open_faults(r))
         goto done;
-    if (zd_mkdir_p(o->run_dir, 0755, &err) < 0) {
+    if (run_dir_make(o->run_dir, false, &err) < 0) {
         stop_run(r, RUN_ERROR, "%s", err);
         free(err);
         goto done;

@@ -93,6 +93,9 @@ char *run_state_dir(void);
  * holds it, -1 = error. The lock dies with the process. */
 int run_lock(const char *state_dir, const char *key, int *fd, char **err);
 void run_unlock(int fd);
+/* Makes a run directory 0700 (base/trust.h: zd_mkdir_private); an existing one is accepted only
+ * when it is ours and nobody else can write it, and not at all with fresh. 0 or -1 with *err. */
+int run_dir_make(const char *run_dir, bool fresh, char **err);
 /* The registry: run directories that may have left faults applied. */
 int run_registry_add(const char *state_dir, const char *run_dir, char **err);
 void run_registry_remove(const char *state_dir, const char *run_dir);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "run/runner.h"
+#include "base/trust.h"
 #include "base/util.h"
 
 #include "base/banned.h"
@@ -33,8 +34,9 @@ char *run_state_dir(void)
         return xasprintf("%s/zonedef", s);
     const char *home = getenv("HOME");
     if (!home || !*home) {
-        struct passwd *pw = getpwuid(getuid());
-        home = pw && pw->pw_dir ? pw->pw_dir : "/tmp";
+        /* never a shared place like /tmp: the user's home from the password database */
+        struct passwd *pw = getpwuid(geteuid());
+        home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/nonexistent";
     }
     return xasprintf("%s/.local/state/zonedef", home);
 }
@@ -54,19 +56,20 @@ int run_lock(const char *state_dir, const char *key, int *fd, char **err)
 {
     *fd = -1;
     char *dir = xasprintf("%s/locks", state_dir);
-    if (zd_mkdir_p(dir, 0755, err) < 0) {
+    if (zd_mkdir_private(state_dir, false, NULL, err) < 0 ||
+        zd_mkdir_private(dir, false, NULL, err) < 0) {
         free(dir);
         return -1;
     }
-    char *path = xasprintf("%s/%016llx.lock", dir, (unsigned long long)fnv1a(key));
     free(dir);
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (f < 0) {
-        zd_err(err, "cannot open lock '%s': %s", path, strerror(errno));
-        free(path);
+    /* a lock file must stay the same inode across runs, so it is not O_EXCL; it is opened
+     * O_NOFOLLOW through the trust check instead (a planted symlink or a file of another user
+     * in the locks directory is refused, never followed or truncated) */
+    char *rel = xasprintf("locks/%016llx.lock", (unsigned long long)fnv1a(key));
+    int f = zd_open_trusted(state_dir, rel, O_RDWR | O_CREAT, NULL, err);
+    free(rel);
+    if (f < 0)
         return -1;
-    }
-    free(path);
     if (flock(f, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
         close(f);
@@ -97,7 +100,9 @@ static char *registry_path(const char *state_dir, const char *run_dir)
 int run_registry_add(const char *state_dir, const char *run_dir, char **err)
 {
     char *dir = xasprintf("%s/runs", state_dir);
-    int rc = zd_mkdir_p(dir, 0755, err);
+    int rc = zd_mkdir_private(state_dir, false, NULL, err) < 0
+                 ? -1
+                 : zd_mkdir_private(dir, false, NULL, err);
     free(dir);
     if (rc < 0)
         return -1;
@@ -116,17 +121,35 @@ void run_registry_remove(const char *state_dir, const char *run_dir)
     free(path);
 }
 
+int run_dir_make(const char *run_dir, bool fresh, char **err)
+{
+    return zd_mkdir_private(run_dir, fresh, NULL, err);
+}
+
 int run_registry_list(const char *state_dir, char ***dirs, size_t *n, char **err)
 {
     *dirs = NULL;
     *n = 0;
     char *path = xasprintf("%s/runs", state_dir);
-    DIR *d = opendir(path);
-    if (!d) {
-        int e = errno;
+    int e = 0;
+    char *te = NULL;
+    /* the registry says which journals recover acts on: it must be ours, like they are */
+    int dfd = zd_open_trusted(state_dir, "runs", O_RDONLY | O_DIRECTORY, &e, &te);
+    if (dfd < 0) {
         free(path);
-        if (e == ENOENT)
+        if (e == ENOENT) {
+            free(te);
             return 0;
+        }
+        zd_err(err, "cannot use the registry of runs: %s", te);
+        free(te);
+        return -1;
+    }
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        e = errno;
+        close(dfd);
+        free(path);
         return zd_err(err, "cannot read the registry in '%s/runs': %s", state_dir, strerror(e));
     }
     size_t cap = 0;
@@ -137,7 +160,13 @@ int run_registry_list(const char *state_dir, char ***dirs, size_t *n, char **err
         char *f = xasprintf("%s/%s", path, de->d_name);
         char *text = NULL;
         size_t len = 0;
-        if (zd_read_file(f, MAX_PATH_LEN + 2, &text, &len, NULL) == 0) {
+        int rfd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        bool ok =
+            rfd >= 0 && fstat(rfd, &st) == 0 && S_ISREG(st.st_mode) && zd_stat_trusted(&st, NULL);
+        if (rfd >= 0)
+            close(rfd);
+        if (ok && zd_read_file(f, MAX_PATH_LEN + 2, &text, &len, NULL) == 0) {
             char *nl = strchr(text, '\n');
             if (nl)
                 *nl = '\0';

@@ -153,6 +153,12 @@ static size_t check_string(const char *t, size_t len, size_t i, size_t *bad, con
                 *what = "invalid \\u escape (it takes 4 hex digits)";
                 return 0;
             }
+            if (cp == 0) {
+                /* cJSON would cut the string there: "warmup\u0000zzz" would read as "warmup" */
+                *bad = i;
+                *what = "\\u0000 (a NUL character) is not allowed in a string";
+                return 0;
+            }
             if (cp >= 0xdc00 && cp <= 0xdfff) {
                 *bad = i;
                 *what = "invalid \\u escape: a low surrogate without a high one before it";

@@ -81,7 +81,7 @@ static void parse_root(struct ctx *c, const cJSON *root)
     const cJSON *nn = sp_get(root, "name");
     if (!nn) {
         sp_missing(c, root, "$", "name", "(lowercase letters, digits, '.', '_' and '-')");
-    } else if (sp_get_text(c, root, "name", "$", SCN_MAX_NAME + 64, &s->name) > 0) {
+    } else if (sp_get_text(c, root, "name", "$", SCN_MAX_NAME, &s->name) > 0) {
         bool ok = strlen(s->name) <= SCN_MAX_NAME;
         for (const char *q = s->name; *q; q++)
             if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '.' || *q == '_' ||

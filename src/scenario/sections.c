@@ -125,7 +125,7 @@ static void parse_zone_list(struct ctx *c, const cJSON *z, const char *path, siz
             break;
         }
         char *v = NULL;
-        if (sp_str_node(c, e, ep, "zones[]", SCN_MAX_NAME + 1, &v) > 0) {
+        if (sp_str_node(c, e, ep, "zones[]", SCN_MAX_NAME, &v) > 0) {
             add_zone(c, e, ep, v, cap);
             free(v);
         }

@@ -118,7 +118,7 @@ static void check_zone(struct ctx *c, const cJSON *n, const char *path, const ch
 static void parse_selection(struct ctx *c, const cJSON *n, const char *P, struct scn_step *st)
 {
     struct scn_select *sel = &st->sel;
-    if (sp_get_text(c, n, "zone", P, SCN_MAX_NAME + 1, &sel->zone) > 0) {
+    if (sp_get_text(c, n, "zone", P, SCN_MAX_NAME, &sel->zone) > 0) {
         char *zp = sp_path_key(P, "zone");
         check_zone(c, sp_get(n, "zone"), zp, sel->zone);
         free(zp);
@@ -226,7 +226,7 @@ static bool parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_
     if (scn_fault_selects(f)) {
         parse_selection(c, n, P, st);
     } else if (f == SCN_FAULT_BLACKHOLE_ZONE &&
-               sp_get_text(c, n, "zone", P, SCN_MAX_NAME + 1, &st->sel.zone) > 0) {
+               sp_get_text(c, n, "zone", P, SCN_MAX_NAME, &st->sel.zone) > 0) {
         char *zp = sp_path_key(P, "zone");
         check_zone(c, sp_get(n, "zone"), zp, st->sel.zone);
         free(zp);
@@ -525,7 +525,7 @@ void sp_parse_probes(struct ctx *c, const cJSON *n)
                 if (sp_get_text(c, e, "command", P, SCN_MAX_STRING, &p->command) == 0)
                     sp_missing(c, e, P, "command", "(a shell command; the probe passes on exit 0)");
             } else if (kind == SCN_PROBE_LB_HEALTH) {
-                if (sp_get_text(c, e, "zone", P, SCN_MAX_NAME + 1, &p->zone) > 0) {
+                if (sp_get_text(c, e, "zone", P, SCN_MAX_NAME, &p->zone) > 0) {
                     char *zp = sp_path_key(P, "zone");
                     check_zone(c, sp_get(e, "zone"), zp, p->zone);
                     free(zp);

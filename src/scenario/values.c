@@ -301,7 +301,10 @@ void sp_parse_vars(struct ctx *c, const cJSON *vars)
                 }
                 char num[64];
                 const char *val = NULL;
-                if (!valid_var_name(m->string, strlen(m->string)))
+                if (strlen(m->string) > SCN_MAX_NAME)
+                    sp_diag(c, sp_key_off_of(c, m), kp, "name is longer than %d characters",
+                            SCN_MAX_NAME);
+                else if (!valid_var_name(m->string, strlen(m->string)))
                     sp_diag(c, sp_key_off_of(c, m), kp,
                             "variable name '%s' must be letters, digits and '_' (not starting with "
                             "a digit), at most %d characters",
@@ -409,8 +412,12 @@ static int subst(struct ctx *c, const cJSON *n, const char *path, size_t max, ch
     }
 #undef AT
     if (rc == 0 && sb.overflow) {
-        sp_diag(c, qoff, path, "string is longer than %zu bytes%s", max,
-                var ? " after substituting variables" : "");
+        if (max == 4 * SCN_MAX_NAME) /* a name (sp_str_node): its own message at every length */
+            sp_diag(c, qoff, path, "name is longer than %d characters%s", SCN_MAX_NAME,
+                    var ? " after substituting variables" : "");
+        else
+            sp_diag(c, qoff, path, "string is longer than %zu bytes%s", max,
+                    var ? " after substituting variables" : "");
         rc = -1;
     }
     if (had_var)
@@ -432,7 +439,25 @@ int sp_str_node(struct ctx *c, const cJSON *n, const char *path, const char *key
         sp_diag(c, sp_off_of(c, n), path, "'%s' must be a string, not %s", key, sp_type_name(n));
         return -1;
     }
-    return subst(c, n, path, max, out, NULL) == 0 ? 1 : -1;
+    if (max != SCN_MAX_NAME)
+        return subst(c, n, path, max, out, NULL) == 0 ? 1 : -1;
+    /* a name: at most SCN_MAX_NAME characters (UTF-8 ones, not bytes), and the same message at
+     * every length (4 bytes a character is the most UTF-8 takes) */
+    char *v = NULL;
+    bool had = false;
+    if (subst(c, n, path, 4 * SCN_MAX_NAME, &v, &had) < 0)
+        return -1;
+    size_t chars = 0;
+    for (const unsigned char *q = (const unsigned char *)v; *q; q++)
+        chars += (*q & 0xc0) != 0x80;
+    if (chars > SCN_MAX_NAME) {
+        sp_diag(c, sp_off_of(c, n), path, "name is longer than %d characters%s", SCN_MAX_NAME,
+                had ? " after substituting variables" : "");
+        free(v);
+        return -1;
+    }
+    *out = v;
+    return 1;
 }
 
 int sp_get_str(struct ctx *c, const cJSON *obj, const char *key, const char *path, size_t max,

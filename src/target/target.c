@@ -4,6 +4,7 @@
  */
 #include "target/target.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,22 @@ char *tgt_action_kind(const char *action_json)
     char *out = cJSON_IsString(k) ? xstrdup(k->valuestring) : NULL;
     cJSON_Delete(j);
     return out;
+}
+
+bool tgt_action_irreversible(const char *action_json)
+{
+    cJSON *j = cJSON_Parse(action_json ? action_json : "");
+    if (!j)
+        return false;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "fault");
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(j, "signal");
+    bool r = false;
+    if (cJSON_IsString(f) && strcmp(f->valuestring, "kill_instances") == 0)
+        r = true;
+    else if (cJSON_IsString(f) && strcmp(f->valuestring, "kill_process") == 0)
+        r = !cJSON_IsNumber(sig) || (sig->valueint != SIGSTOP && sig->valueint != SIGTSTP);
+    cJSON_Delete(j);
+    return r;
 }
 
 void tgt_inventory_free(struct tgt_inventory *inv)

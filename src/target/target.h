@@ -85,6 +85,11 @@ const struct tgt_ops *tgt_ops_named(const char *kind);
 /* Reads the "kind" string out of an action's JSON; caller frees; NULL when absent. */
 char *tgt_action_kind(const char *action_json);
 
+/* True when the action's fault cannot be undone, whatever the kind: a kill (kill_instances,
+ * kill_process with any signal but STOP/TSTP). Its undo does nothing and `recover` says so
+ * ("nothing to undo: the platform replaces what died") instead of counting it as undone. */
+bool tgt_action_irreversible(const char *action_json);
+
 /* Implementations (one per target module). */
 extern const struct tgt_ops tgt_lab_ops;
 

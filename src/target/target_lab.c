@@ -49,6 +49,15 @@ static int lt_open(const struct scn_target *cfg, void **state, char **err)
     struct labt *t = xcalloc(1, sizeof(*t));
     t->dir = cfg && cfg->lab_dir ? xstrdup(cfg->lab_dir) : lab_default_dir();
     char *e = NULL;
+    if (zd_file_exists(t->dir) && lab_dir_check(t->dir, &e) < 0 && strstr(e, "not trusted")) {
+        zd_err(err, "the lab directory cannot be used: %s", e);
+        free(e);
+        free(t->dir);
+        free(t);
+        return -1;
+    }
+    free(e);
+    e = NULL;
     if (lab_config_load(t->dir, &t->cfg, &e) < 0 || !lab_pid_get(t->dir, "haproxy")) {
         zd_err(err, "the lab is not up in '%s' (start it with 'zonedef lab up%s%s')", t->dir,
                cfg && cfg->lab_dir ? " --dir " : "", cfg && cfg->lab_dir ? cfg->lab_dir : "");
@@ -521,25 +530,82 @@ static int jint(const cJSON *o, const char *k, int dflt)
     return cJSON_IsNumber(v) ? v->valueint : dflt;
 }
 
-/* Sends sig to every listed instance that is still the process we recorded. */
+/*
+ * Whatever the journal says, a signal goes only to a process that is the lab's: the action's pid
+ * and start time must be what the lab's own record (DIR/run/<name>.pid, read through the trust
+ * check of lab_dir_check) says of that instance or daemon. A recorded process that is gone, or a
+ * pid reused since, is nothing to do; a live process the lab's record does not name is refused.
+ * Every entry is checked before the first signal, so a refused action changes nothing.
+ */
+static bool still_runs(pid_t pid, unsigned long long start)
+{
+    return lab_proc_starttime(pid) == start && lab_proc_state(pid) != 'Z';
+}
+
+static int check_lab_process(const char *dir, const cJSON *o, bool *skip, char **err)
+{
+    *skip = false;
+    int pid = jint(o, "pid", 0);
+    const char *st = jstr(o, "start"), *id = jstr(o, "id");
+    if (pid <= 1 || !st || !id || strlen(id) > 15)
+        return zd_err(err, "the action has a bad instance entry");
+    unsigned long long start = strtoull(st, NULL, 10);
+    if (!still_runs(pid, start)) {
+        *skip = true; /* gone (or a different process now): nothing to do */
+        return 0;
+    }
+    int z, sl;
+    char name[32];
+    snprintf(name, sizeof(name), "%s%s", lab_parse_instance_id(id, &z, &sl) == 0 ? "inst-" : "",
+             id);
+    pid_t rp = 0;
+    unsigned long long rs = 0;
+    char *e = NULL;
+    if (lab_pid_record(dir, name, &rp, &rs, &e) < 0) {
+        zd_err(err, "pid %d ('%s') is not a process of the lab in '%s' (%s): not signalled", pid,
+               id, dir, e);
+        free(e);
+        return -1;
+    }
+    if (rp != pid || rs != start)
+        return zd_err(err,
+                      "pid %d ('%s') is not the lab's %s (the lab's record says pid %d): not "
+                      "signalled",
+                      pid, id, name, (int)rp);
+    return 0;
+}
+
+/* Sends sig to every listed instance that is still the process the lab recorded. */
 static int signal_instances(const cJSON *a, int sig, char **err)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(a, "instances");
     if (!cJSON_IsArray(arr))
         return zd_err(err, "the action lists no instances");
+    const char *dir = jstr(a, "dir");
+    char *e = NULL;
+    if (!dir || lab_dir_check(dir, &e) < 0) {
+        zd_err(err, "the action's lab directory cannot be trusted (%s): nothing signalled",
+               e ? e : "none named");
+        free(e);
+        return -1;
+    }
     const cJSON *o;
     cJSON_ArrayForEach(o, arr)
     {
+        bool skip;
+        if (check_lab_process(dir, o, &skip, err) < 0)
+            return -1;
+    }
+    cJSON_ArrayForEach(o, arr)
+    {
+        bool skip;
+        if (check_lab_process(dir, o, &skip, err) < 0)
+            return -1;
+        if (skip)
+            continue;
         int pid = jint(o, "pid", 0);
-        const char *st = jstr(o, "start");
-        if (pid <= 1 || !st)
-            return zd_err(err, "the action has a bad instance entry");
-        unsigned long long start = strtoull(st, NULL, 10);
-        if (lab_proc_starttime(pid) != start || lab_proc_state(pid) == 'Z')
-            continue; /* gone (or a different process now): nothing to do */
         if (kill(pid, sig) < 0 && errno != ESRCH)
-            return zd_err(err, "kill -%d %d (%s): %s", sig, pid,
-                          jstr(o, "id") ? jstr(o, "id") : "?", strerror(errno));
+            return zd_err(err, "kill -%d %d (%s): %s", sig, pid, jstr(o, "id"), strerror(errno));
     }
     return 0;
 }
@@ -569,21 +635,45 @@ static bool valid_table(const char *tab)
     return true;
 }
 
+/* Only a lab zone's /24 (127.0.Z.0/24) is black-holed, whatever the action says. */
 static bool valid_cidr(const char *c)
 {
-    int a, b, d, e, m;
-    char tail;
-    return c && sscanf(c, "%d.%d.%d.%d/%d%c", &a, &b, &d, &e, &m, &tail) == 5 && a == 127 &&
-           b >= 0 && b < 256 && d >= 0 && d < 256 && e >= 0 && e < 256 && m >= 8 && m <= 32;
+    for (int z = 0; c && z < LAB_MAX_ZONES; z++) {
+        char want[32];
+        snprintf(want, sizeof(want), "127.0.%d.0/24", z + 1);
+        if (strcmp(c, want) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A knob call goes only to a lab instance's own address: the one its id says, port 18080. */
+static int check_lab_address(const cJSON *o, char **err)
+{
+    const char *id = jstr(o, "id"), *ip = jstr(o, "ip");
+    int port = jint(o, "port", LAB_INSTANCE_PORT), z, sl;
+    char want[16];
+    if (!id || !ip || lab_parse_instance_id(id, &z, &sl) < 0)
+        return zd_err(err, "the action has a bad instance entry");
+    lab_instance_ip(z, sl, want, sizeof(want));
+    if (strcmp(ip, want) != 0 || port != LAB_INSTANCE_PORT)
+        return zd_err(err, "%.64s:%d is not a lab address (the lab's %s is %s:%d): not contacted",
+                      ip, port, id, want, LAB_INSTANCE_PORT);
+    return 0;
 }
 
 static int knobs_apply(const cJSON *a, bool undo, char **err)
 {
-    bool lat = strcmp(jstr(a, "fault"), "latency") == 0;
+    bool lat = strcmp(jstr(a, "fault"), "latency") == 0; /* act() checked "fault" */
     const char *k1 = lat ? "delay_ms" : "cpu", *k2 = lat ? "jitter_ms" : "service_ms";
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(a, "instances"), *o;
     if (!cJSON_IsArray(arr))
         return zd_err(err, "the action lists no instances");
+    cJSON_ArrayForEach(o, arr)
+    {
+        if (check_lab_address(o, err) < 0)
+            return -1;
+    }
     int rc = 0;
     cJSON_ArrayForEach(o, arr)
     {
@@ -647,9 +737,15 @@ static int act(const char *action_json, bool undo, char **err)
         const char *tab = jstr(a, "table"), *cidr = jstr(a, "cidr");
         if (method && strcmp(method, "freeze") == 0) {
             rc = signal_instances(a, undo ? SIGCONT : SIGSTOP, err);
-        } else if (!method || strcmp(method, "nft") != 0 || !valid_table(tab) ||
-                   !valid_cidr(cidr)) {
-            rc = zd_err(err, "bad blackhole_zone action (method, table or cidr)");
+        } else if (!method || strcmp(method, "nft") != 0) {
+            rc = zd_err(err, "bad blackhole_zone action (method '%s')", method ? method : "?");
+        } else if (!valid_table(tab)) {
+            rc = zd_err(err,
+                        "nft table '%.64s' is not one of zonedef's (inet " LAB_NFT_PREFIX
+                        "*): not touched",
+                        tab ? tab : "?");
+        } else if (!valid_cidr(cidr)) {
+            rc = zd_err(err, "'%.64s' is not a lab zone's /24: not touched", cidr ? cidr : "?");
         } else if (undo) {
             char *s = xasprintf("delete table inet %s", tab);
             rc = nft(s, true, err);

@@ -26,7 +26,7 @@ check_contains "unknown command, nothing close: points at help" "$OUT" "see 'zon
 
 run_zd OUT RC validate --quite scenarios/game-day.json
 check_eq "unknown option: exit 2" 2 "$RC"
-check_eq "unknown option: did you mean" "zonedef validate: unknown option '--quite' (did you mean '--quiet'?)" "$OUT"
+check_eq "unknown option: did you mean" "zonedef: validate: unknown option '--quite' (did you mean '--quiet'?)" "$OUT"
 run_zd OUT RC --verison
 check_eq "unknown top-level option: exit 2" 2 "$RC"
 check_contains "unknown top-level option: did you mean" "$OUT" "did you mean '--version'?"

@@ -85,12 +85,12 @@ check_eq "README error sample is current" \
 # errors
 run_zd OUT RC plan tests/data/scenarios/invalid/three-mistakes.json
 check_eq "invalid file: exit 2" 2 "$RC"
-check_eq "invalid file: validate's lines" "$(sed 's/^/zonedef: /' tests/data/scenarios/invalid/three-mistakes.json.err)" "$OUT"
+check_eq "invalid file: validate's lines" "$(sed 's/^/zonedef: plan: /' tests/data/scenarios/invalid/three-mistakes.json.err)" "$OUT"
 run_zd OUT RC plan scenarios/game-day.json scenarios/lab-zone-outage.json
 check_eq "two files: exit 2" 2 "$RC"
 check_contains "two files: says so" "$OUT" "give exactly one file"
 run_zd OUT RC plan --jsn scenarios/game-day.json
 check_eq "--jsn: exit 2" 2 "$RC"
-check_eq "--jsn: did you mean" "zonedef plan: unknown option '--jsn' (did you mean '--json'?)" "$OUT"
+check_eq "--jsn: did you mean" "zonedef: plan: unknown option '--jsn' (did you mean '--json'?)" "$OUT"
 
 finish

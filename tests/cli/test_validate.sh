@@ -27,13 +27,13 @@ validate $D/invalid/three-mistakes.json
 check_eq "three mistakes: exit 2" 2 "$RC"
 check_eq "three mistakes: three lines" 3 "$(printf '%s\n' "$ERR" | wc -l)"
 check_eq "three mistakes: nothing on stdout" "" "$OUT"
-check_eq "three mistakes: exact lines" "$(sed 's/^/zonedef: /' $D/invalid/three-mistakes.json.err)" "$ERR"
+check_eq "three mistakes: exact lines" "$(sed 's/^/zonedef: validate: /' $D/invalid/three-mistakes.json.err)" "$ERR"
 
 # every golden invalid file: exit 2 and exactly its expected lines
 bad=0
 for f in $D/invalid/*.json; do
     validate "$f"
-    if [ "$RC" -ne 2 ] || [ "$ERR" != "$(sed 's/^/zonedef: /' "$f.err")" ]; then
+    if [ "$RC" -ne 2 ] || [ "$ERR" != "$(sed 's/^/zonedef: validate: /' "$f.err")" ]; then
         bad=$((bad + 1)); echo "    mismatch: $f (exit $RC)"
     fi
 done
@@ -44,7 +44,7 @@ validate scenarios/lab-zone-outage.json $D/invalid/unknown-key.json scenarios/la
 check_eq "mixed files: exit 2" 2 "$RC"
 check_eq "mixed files: both good files ok" 2 "$(printf '%s\n' "$OUT" | grep -c '^ok ')"
 check_contains "mixed files: the bad one's error" "$ERR" \
-    "zonedef: $D/invalid/unknown-key.json:6:47: unknown key 'zone_id' in a step (did you mean 'zone'?) (at \$.steps[0].zone_id)"
+    "zonedef: validate: $D/invalid/unknown-key.json:6:47: unknown key 'zone_id' in a step (did you mean 'zone'?) (at \$.steps[0].zone_id)"
 
 validate --quiet scenarios/*.json
 check_eq "--quiet: exit 0" 0 "$RC"
@@ -63,7 +63,7 @@ JSON
 validate "$TMP/v.json"
 check_eq "undefined variables: exit 2" 2 "$RC"
 check_contains "undefined variable at its column" "$ERR" \
-    "zonedef: $TMP/v.json:6:65: undefined variable 'zone'"
+    "zonedef: validate: $TMP/v.json:6:65: undefined variable 'zone'"
 check_contains "second undefined variable too" "$ERR" "undefined variable 'len'"
 validate --var zone=b --var len=5s "$TMP/v.json"
 check_eq "--var defines them: exit 0" 0 "$RC"
@@ -84,7 +84,7 @@ validate "$TMP/huge.json"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 check_eq "100 MB file: exit 2" 2 "$RC"
 check_eq "100 MB file: a clear size error" \
-    "zonedef: $TMP/huge.json: file is 104857600 bytes, larger than the limit of 1048576 bytes (1 MiB)" "$ERR"
+    "zonedef: validate: $TMP/huge.json: file is 104857600 bytes, larger than the limit of 1048576 bytes (1 MiB)" "$ERR"
 check "100 MB file: rejected fast (${ms} ms < 2000)" [ "$ms" -lt 2000 ]
 head -c 2097152 /dev/zero | tr '\0' ' ' > "$TMP/2mb.json"
 validate "$TMP/2mb.json"
@@ -92,15 +92,15 @@ check_eq "2 MB file: exit 2" 2 "$RC"
 check_contains "2 MB file: size error" "$ERR" "file is 2097152 bytes, larger than the limit"
 validate "$ZD"
 check_eq "binary file (the zonedef binary itself): exit 2" 2 "$RC"
-check_match "binary file: one clear line" "$ERR" "^zonedef: $ZD: (file is [0-9]+ bytes, larger than the limit|[0-9]+:[0-9]+: a NUL byte)"
+check_match "binary file: one clear line" "$ERR" "^zonedef: validate: $ZD: (file is [0-9]+ bytes, larger than the limit|[0-9]+:[0-9]+: a NUL byte)"
 : > "$TMP/empty.json"
 validate "$TMP/empty.json"
-check_eq "empty file: error" "zonedef: $TMP/empty.json: file is empty (a scenario is a JSON object: {\"name\": ...})" "$ERR"
+check_eq "empty file: error" "zonedef: validate: $TMP/empty.json: file is empty (a scenario is a JSON object: {\"name\": ...})" "$ERR"
 printf '%*s' 100000 '' | tr ' ' '[' > "$TMP/deep.json"
 validate "$TMP/deep.json"
 check_eq "100000 nested arrays: exit 2" 2 "$RC"
 check_eq "100000 nested arrays: depth error at the 33rd bracket" \
-    "zonedef: $TMP/deep.json:1:33: nesting too deep: more than 32 levels of arrays and objects" "$ERR"
+    "zonedef: validate: $TMP/deep.json:1:33: nesting too deep: more than 32 levels of arrays and objects" "$ERR"
 head -c 300 scenarios/lab-zone-outage.json > "$TMP/cut.json"
 validate "$TMP/cut.json"
 check_contains "truncated example: end of file" "$ERR" "unexpected end of file"

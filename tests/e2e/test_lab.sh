@@ -179,10 +179,13 @@ if command -v setpriv >/dev/null 2>&1; then
     NR=$(mktemp -d /tmp/zonedef-nonroot.XXXXXX)
     chmod 755 "$NR"
     cp "$ZD" "$H" "$NR/"
-    mkdir -m 777 "$NR/lab"
+    # the lab directory is the user's own (a world-writable one is refused: its records would
+    # say what the lab's faults signal)
+    mkdir -m 700 "$NR/lab"
+    chown 65534:65534 "$NR/lab"
     nobody() { timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
     on_exit "rm -rf $NR"
-    on_exit "timeout 20 $NR/zonedef lab down --dir $NR/lab"
+    on_exit "timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups $NR/zonedef lab down --dir $NR/lab"
     # from a directory that user cannot enter (TMP is 0700, root's): the daemons must not need it
     (cd "$TMP" && nobody "$NR/zonedef" lab up --dir "$NR/lab" --heal-delay 10s >/dev/null 2>&1)
     check_eq "a non-root user brings the lab up, from a directory it cannot enter" 0 "$?"

@@ -128,7 +128,7 @@ check_eq "...and the requests follow" 40 "$(jq 'select(.type == "interval" and .
 printf '{\n  "name": "bad",\n  "zone_id": 1\n}\n' >"$TMP/bad.json"
 run_zd out rc run "$TMP/bad.json"
 check_eq "an invalid file: exit 2" 2 "$rc"
-check_contains "the error has file:line:col" "$out" "zonedef: $TMP/bad.json:3:3: unknown key 'zone_id'"
+check_contains "the error has file:line:col" "$out" "zonedef: run: $TMP/bad.json:3:3: unknown key 'zone_id'"
 run_zd out rc run "$TMP/bh.json" --bogus
 check_eq "an unknown option: exit 2" 2 "$rc"
 ZONEDEF_LAB_DIR=$TMP/nolab run_zd out rc run "$TMP/bh.json" --out "$TMP/nolab-run"

@@ -1,6 +1,7 @@
 /* test_journal: write a journal, read it back, survive a torn last line, find open faults,
  * repair the tail before appending, and rebuild the measurement input from it. */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "harness.h"
 #include "run/journal.h"
 #include "run/results.h"
+#include "base/util.h"
 
 static char dir[64];
 
@@ -236,7 +238,8 @@ static void test_torn(void)
     /* a damaged line in the middle is an error that names the line */
     append_raw(p, "garbage\n{\"type\":\"phase\",\"phase\":\"x\"}\n");
     CHECK_EQ_INT(jn_read(p, &r, &err), -1);
-    CHECK_CONTAINS(err, "b.jsonl:5: damaged journal line");
+    CHECK_CONTAINS(err, "damaged journal: ");
+    CHECK_CONTAINS(err, "b.jsonl:5: not a JSON object");
     free(err);
     free(p);
 }
@@ -284,6 +287,74 @@ static void test_failed_undo_and_bad_files(void)
     free(p);
 }
 
+/* recover's way in: trusted, read and appended through one descriptor */
+static void test_open_trusted(void)
+{
+    char *rd = path_in("run");
+    CHECK_EQ_INT(mkdir(rd, 0700), 0);
+    char *p = xasprintf("%s/journal.jsonl", rd);
+    struct journal *j = jn_open(p, false, NULL);
+    CHECK(j != NULL);
+    write_start(j);
+    CHECK_EQ_INT(jn_rec_intent(j, 0, "e", "exec", 0, "{\"kind\":\"lab\"}", "x", 1, 2, NULL), 0);
+    jn_close(j);
+    struct stat st;
+    CHECK_EQ_INT(stat(p, &st), 0);
+    CHECK_EQ_INT(st.st_mode & 0777, 0600);
+    /* a second create of the same journal is refused (O_EXCL) */
+    CHECK(jn_open(p, false, NULL) == NULL);
+    append_raw(p, "{\"type\":\"und");
+    struct jn_run r;
+    int why = -1;
+    char *err = NULL;
+    j = jn_open_trusted(rd, &r, &why, &err);
+    CHECK(j != NULL);
+    CHECK_EQ_INT(why, 0);
+    CHECK(r.torn);
+    CHECK_EQ_INT(jn_open_faults(&r), 1);
+    CHECK_EQ_INT(jn_rec_undone(j, 0, true, NULL, "recover", 0, 4, NULL), 0);
+    jn_close(j);
+    jn_run_free(&r);
+    CHECK_EQ_INT(jn_read(p, &r, &err), 0);
+    CHECK(!r.torn);
+    CHECK_EQ_INT(jn_open_faults(&r), 0);
+    jn_run_free(&r);
+    /* refusals: a world-writable run directory, a symlinked journal, a missing or damaged one */
+    chmod(rd, 0777);
+    CHECK(jn_open_trusted(rd, &r, &why, &err) == NULL);
+    CHECK_EQ_INT(why, JN_UNTRUSTED);
+    CHECK_CONTAINS(err, "is writable by others (mode 0777): not trusted");
+    chmod(rd, 0700);
+    char *victim = path_in("victim");
+    append_raw(victim, "");
+    int fd = open(victim, O_WRONLY | O_CREAT, 0600);
+    CHECK_EQ_INT(write(fd, "precious\n", 9), 9);
+    close(fd);
+    CHECK_EQ_INT(rename(p, victim), 0);
+    CHECK_EQ_INT(symlink(victim, p), 0);
+    CHECK(jn_open_trusted(rd, &r, &why, &err) == NULL);
+    CHECK_EQ_INT(why, JN_UNTRUSTED);
+    CHECK_CONTAINS(err, "journal.jsonl' is a symbolic link: not trusted");
+    CHECK(jn_open(p, true, &err) == NULL);
+    CHECK_CONTAINS(err, "is a symbolic link");
+    CHECK_EQ_INT(stat(victim, &st), 0);
+    CHECK(st.st_size > 9); /* untouched: not truncated, nothing appended */
+    unlink(p);
+    CHECK(jn_open_trusted(rd, &r, &why, &err) == NULL);
+    CHECK_EQ_INT(why, JN_MISSING);
+    fd = open(p, O_WRONLY | O_CREAT, 0600);
+    CHECK_EQ_INT(write(fd, "{\"type\":\"phase\"}\n", 17), 17);
+    close(fd);
+    CHECK(jn_open_trusted(rd, &r, &why, &err) == NULL);
+    CHECK_EQ_INT(why, JN_DAMAGED);
+    CHECK_CONTAINS(err, "damaged journal: ");
+    CHECK_CONTAINS(err, "journal.jsonl:1: the journal does not begin with a start record");
+    free(err);
+    free(victim);
+    free(p);
+    free(rd);
+}
+
 static void cleanup(void)
 {
     char cmd[128];
@@ -298,5 +369,5 @@ int main(void)
     if (!mkdtemp(dir))
         return 1;
     atexit(cleanup);
-    TH_RUN(test_write_read, test_torn, test_failed_undo_and_bad_files);
+    TH_RUN(test_write_read, test_torn, test_failed_undo_and_bad_files, test_open_trusted);
 }

@@ -478,6 +478,78 @@ static void test_size_limits(void)
     sbuf_free(&sb);
 }
 
+/* Holes a fuzzer and a newcomer found (issue 11): names at every length, \u0000, durations. */
+static void test_strict_holes(void)
+{
+    static const size_t lens[] = {129, 130, 192, 193, 600, 4096, 4097, 70000};
+    for (size_t i = 0; i < ZD_ARRAY_LEN(lens); i++) {
+        struct sbuf n = SBUF_INIT, sb = SBUF_INIT;
+        for (size_t k = 0; k < lens[i]; k++)
+            sbuf_addc(&n, 'a');
+        sbuf_addf(&sb,
+                  "{\"name\": \"%s\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\", "
+                  "\"zones\": [\"%s\"]}, \"load\": {\"rate\": 1}, \"steps\": [{\"at\": \"10s\", "
+                  "\"name\": \"%s\", \"fault\": \"kill_instances\", \"zone\": \"%s\"}], "
+                  "\"probes\": [{\"kind\": \"http\", \"url\": \"http://x/\", \"name\": \"%s\"}], "
+                  "\"vars\": {\"%s\": \"1\"}}",
+                  sbuf_str(&n), sbuf_str(&n), sbuf_str(&n), sbuf_str(&n), sbuf_str(&n),
+                  sbuf_str(&n));
+        struct scn_scenario *s = NULL;
+        struct scn_diags d = {NULL, 0, 0};
+        CHECK_EQ_INT(load_str(sbuf_str(&sb), NULL, 0, &s, &d), -1);
+        CHECK_EQ_INT(d.n, 6);
+        static const char *const paths[] = {"$.name",           "$.target.zones[0]",
+                                            "$.steps[0].name",  "$.steps[0].zone",
+                                            "$.probes[0].name", "$.vars."};
+        for (size_t k = 0; k < d.n && k < 6; k++) {
+            CHECK_CONTAINS(d.v[k].msg, "name is longer than 128 characters");
+            CHECK(d.v[k].path && strncmp(d.v[k].path, paths[k], strlen(paths[k])) == 0);
+        }
+        scn_diags_free(&d);
+        sbuf_free(&sb);
+        sbuf_free(&n);
+    }
+    /* 128 characters of UTF-8 (256 bytes) are a valid step name */
+    struct sbuf sb = SBUF_INIT;
+    sbuf_adds(&sb, "{\"name\": \"u\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\"}, "
+                   "\"load\": {\"rate\": 1}, \"steps\": [{\"at\": \"10s\", \"name\": \"");
+    for (int k = 0; k < 128; k++)
+        sbuf_adds(&sb, "\xc3\xa9");
+    sbuf_adds(&sb, "\", \"fault\": \"kill_instances\"}]}");
+    struct scn_scenario *s = NULL;
+    struct scn_diags d = {NULL, 0, 0};
+    CHECK_EQ_INT(load_str(sbuf_str(&sb), NULL, 0, &s, &d), 0);
+    scn_free(s);
+    s = NULL;
+    scn_diags_free(&d);
+    sbuf_free(&sb);
+
+    static const struct {
+        const char *json, *msg;
+    } bad[] = {
+        {"\"warmup\": \"warmup\\u0000zzz\"",
+         "t.json:1:100: syntax error: \\u0000 (a NUL character) is not allowed in a string"},
+        {"\"description\": \"a\\u0000\"",
+         "syntax error: \\u0000 (a NUL character) is not allowed in a string"},
+        {"\"warmup\": \"0x10s\"", "'warmup': duration '0x10s' is not a decimal number"},
+        {"\"warmup\": \"0x1p4s\"", "'warmup': duration '0x1p4s' is not a decimal number"},
+        {"\"warmup\": \"1e1s\"", "'warmup': duration '1e1s' is not a decimal number"},
+        {"\"warmup\": \"1e-7s\"", "'warmup': duration '1e-7s' is not a decimal number"},
+        {"\"warmup\": \"0.0000001s\"",
+         "'warmup': duration '0.0000001s' is shorter than 1us, the finest zonedef keeps"},
+    };
+    for (size_t i = 0; i < ZD_ARRAY_LEN(bad); i++) {
+        sbuf_addf(&sb,
+                  "{\"name\": \"x\", \"target\": {\"kind\": \"lab\", \"url\": \"http://x/\"}, "
+                  "\"load\": {\"rate\": 1}, %s}",
+                  bad[i].json);
+        CHECK_EQ_INT(load_str(sbuf_str(&sb), NULL, 0, &s, &d), -1);
+        CHECK_CONTAINS(d.n ? d.v[0].msg : "", bad[i].msg);
+        scn_diags_free(&d);
+        sbuf_free(&sb);
+    }
+}
+
 static void test_defaults_and_derived(void)
 {
     struct scn_scenario *s = NULL;
@@ -616,5 +688,5 @@ int main(void)
         return 1;
     }
     TH_RUN(test_valid_files, test_invalid_files, test_three_mistakes, test_vars, test_deep_nesting,
-           test_size_limits, test_defaults_and_derived, test_jsonpos);
+           test_strict_holes, test_size_limits, test_defaults_and_derived, test_jsonpos);
 }
