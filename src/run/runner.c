@@ -675,8 +675,10 @@ static bool prepare_target(struct runner *r)
         return false;
     }
     char *err = NULL;
-    if (r->ops->open(&s->target, &r->ts, &err) < 0) {
-        stop_run(r, RUN_ERROR, "cannot open the %s target: %s", r->ops->kind, err);
+    int orc = r->ops->open(&s->target, &r->ts, &err);
+    if (orc < 0) {
+        stop_run(r, orc == -2 ? RUN_INVALID : RUN_ERROR, "cannot open the %s target: %s",
+                 r->ops->kind, err);
         free(err);
         return false;
     }
