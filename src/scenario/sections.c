@@ -343,6 +343,9 @@ void sp_parse_target(struct ctx *c, const cJSON *tn)
             t->aws_endpoint = NULL;
         }
         sp_get_text(c, tn, "profile", P, SCN_MAX_NAME, &t->aws_profile);
+        if (!sp_get(tn, "tags"))
+            sp_missing(c, tn, P, "tags",
+                       "(the opt-in tags: zonedef only touches instances carrying them)");
         sp_get_kv(c, tn, "tags", P, 50, false, &t->aws_tags, &t->naws_tags);
         sp_get_text(c, tn, "load_balancer", P, 2048, &t->aws_load_balancer);
         sp_get_text(c, tn, "target_group", P, 2048, &t->aws_target_group);
