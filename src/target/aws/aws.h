@@ -204,7 +204,9 @@ int aws_ec2_subnets(struct aws_ctx *c, const char *vpc, const char *az, char ***
 int aws_ec2_vpc_zones(struct aws_ctx *c, const char *vpc, char ***zones, size_t *n, char **err);
 
 /* A plain EC2 action on instance ids ("TerminateInstances", "StopInstances", "StartInstances"),
- * optionally DryRun (then "DryRunOperation" is success). */
+ * optionally DryRun (then "DryRunOperation" is success: 0). Every call here with dry_run
+ * returns 1 when the endpoint answered 200 instead, i.e. ignored DryRun and *did* it (moto
+ * does for CreateNetworkAcl and DeleteNetworkAcl); create_acl then still sets *acl_id. */
 int aws_ec2_instances_action(struct aws_ctx *c, const char *action, const char *const *ids,
                              size_t n, bool dry_run, char **code, char **err);
 int aws_ec2_create_tags(struct aws_ctx *c, const char *const *ids, size_t nids,

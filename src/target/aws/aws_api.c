@@ -176,6 +176,8 @@ int aws_ec2_instances_action(struct aws_ctx *c, const char *action, const char *
         rc = 0;
         free(*err);
         *err = NULL;
+    } else if (rc == 0 && dry_run) {
+        rc = 1; /* done for real: the endpoint ignored DryRun */
     }
     if (code)
         *code = cd;
@@ -198,6 +200,8 @@ static int simple(struct aws_ctx *c, enum aws_svc svc, struct aws_query *q, bool
         rc = 0;
         free(*err);
         *err = NULL;
+    } else if (rc == 0 && dry_run) {
+        rc = 1; /* the endpoint ignored DryRun and did it (moto does for some calls) */
     }
     if (code)
         *code = cd;
@@ -431,13 +435,18 @@ int aws_ec2_create_acl(struct aws_ctx *c, const char *vpc, const struct aws_tag 
         }
     }
     xmlDoc *d = NULL;
-    if (simple(c, AWS_EC2, &q, dry_run, &d, NULL, err) < 0)
+    int rc = simple(c, AWS_EC2, &q, dry_run, &d, NULL, err);
+    if (rc < 0)
         return -1;
-    if (dry_run || !acl_id) {
+    if ((dry_run && rc == 0) || !acl_id) {
         xmlFreeDoc(d);
-        return 0;
+        return rc;
     }
     *acl_id = aws_xml_text(xmlDocGetRootElement(d), "networkAcl/networkAclId");
+    if (rc == 1) { /* made despite DryRun: the caller deletes it */
+        xmlFreeDoc(d);
+        return 1;
+    }
     xmlFreeDoc(d);
     if (!*acl_id || !*acl_id[0]) {
         free(*acl_id);

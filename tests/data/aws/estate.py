@@ -64,9 +64,12 @@ def setup(endpoint, out):
     iam.put_user_policy(UserName="zonedef", PolicyName="zonedef",
                         PolicyDocument=policy_for_moto(os.path.join(here, "iam-policy.json")))
     zk = iam.create_access_key(UserName="zonedef")["AccessKey"]
-    # a user with no policy at all, for the DryRun "denied" case
-    iam.create_user(UserName="nobody")
-    nk = iam.create_access_key(UserName="nobody")["AccessKey"]
+    # a user who may only read, for the DryRun "denied" case of plan --check
+    iam.create_user(UserName="reader")
+    pol = json.load(open(os.path.join(here, "iam-policy.json")))
+    iam.put_user_policy(UserName="reader", PolicyName="read", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [pol["Statement"][0]]}))
+    nk = iam.create_access_key(UserName="reader")["AccessKey"]
 
     ec2 = client(endpoint, "ec2")
     vpc = ec2.create_vpc(CidrBlock="10.70.0.0/16")["Vpc"]["VpcId"]
@@ -119,7 +122,7 @@ def setup(endpoint, out):
         f.write("ADMIN_KEY=%s\nADMIN_SECRET=%s\n" % (os.environ["ADMIN_KEY"],
                                                      os.environ["ADMIN_SECRET"]))
         f.write("ZD_KEY=%s\nZD_SECRET=%s\n" % (zk["AccessKeyId"], zk["SecretAccessKey"]))
-        f.write("NOBODY_KEY=%s\nNOBODY_SECRET=%s\n" % (nk["AccessKeyId"], nk["SecretAccessKey"]))
+        f.write("READER_KEY=%s\nREADER_SECRET=%s\n" % (nk["AccessKeyId"], nk["SecretAccessKey"]))
         f.write("VPC=%s\nTG=%s\nCUSTOM_ACL=%s\n" % (vpc, tg, custom))
         f.write("SUBNETS='%s'\nTAGGED='%s'\nUNTAGGED=%s\n" % (" ".join(subnets), " ".join(ids),
                                                             untagged))
