@@ -64,6 +64,16 @@ def setup(endpoint, out):
     iam.put_user_policy(UserName="zonedef", PolicyName="zonedef",
                         PolicyDocument=policy_for_moto(os.path.join(here, "iam-policy.json")))
     zk = iam.create_access_key(UserName="zonedef")["AccessKey"]
+    # a role with the same policy, reached from zonedef's user through role_arn +
+    # source_profile (AssumeRole: session tokens); the user may assume it
+    iam.create_role(RoleName="chaos", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Principal": {"AWS": "*"}}]}))
+    iam.put_role_policy(RoleName="chaos", PolicyName="zonedef",
+                        PolicyDocument=policy_for_moto(os.path.join(here, "iam-policy.json")))
+    iam.put_user_policy(UserName="zonedef", PolicyName="assume", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Resource": "*"}]}))
     # a user who may only read, for the DryRun "denied" case of plan --check
     iam.create_user(UserName="reader")
     pol = json.load(open(os.path.join(here, "iam-policy.json")))
