@@ -42,8 +42,10 @@ struct tgt_instance {
 
 struct tgt_zone_health {
     char *zone;
-    uint32_t healthy; /* servers the load balancer sends traffic to */
-    uint32_t total;   /* servers it knows of in this zone */
+    uint32_t healthy;     /* servers the load balancer sends traffic to */
+    uint32_t total;       /* servers it knows of in this zone */
+    bool have_in_service; /* aws with an auto scaling group: */
+    uint32_t in_service;  /* its instances InService in this zone */
 };
 
 struct tgt_inventory {

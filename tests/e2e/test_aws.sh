@@ -70,7 +70,9 @@ EOF
 }
 STEPS='{ "at": "2s", "fault": "kill_instances", "zone": "eu-west-1c", "count": 1 },
        { "at": "2s", "name": "dark-1a", "fault": "blackhole_zone", "zone": "eu-west-1a", "for": "3s" },
-       { "at": "3s", "name": "stop-1b", "fault": "stop_instances", "zone": "eu-west-1b", "for": "2s" }'
+       { "at": "3s", "name": "stop-1b", "fault": "stop_instances", "zone": "eu-west-1b", "for": "2s" },
+       { "at": "3s", "name": "asg-member", "fault": "kill_instances", "zone": "eu-west-1a", "count": 1,
+         "tags": { "aws:autoscaling:groupName": "shop-asg" } }'
 scn "$TMP/s.json" 123456789012 "$STEPS"
 
 # ---- a wrong secret, a wrong account: exit 2, one line, nothing changed ------------------------
@@ -126,6 +128,14 @@ EOF
 )
 check_eq "AZRebalance resumed and no zonedef mark left on instances" "suspended:
 marks:" "$asg"
+# what the run observed, in result.json: the target group per AZ over time, the ASG's InService
+# count (moto replaces a terminated ASG instance at once, so the count never dips there)
+check_eq "the target group's view of eu-west-1b over time" "1 0 1" \
+    "$(jq -r '[.lb_health[] | select(.zone == "eu-west-1b") | .healthy] | join(" ")' "$TMP/r1/result.json")"
+check_eq "the ASG's InService count in eu-west-1a is sampled" "3" \
+    "$(jq -r '[.lb_health[] | select(.zone == "eu-west-1a") | .in_service] | first' "$TMP/r1/result.json")"
+check_eq "each fault has the ASG figures" "3 3 false" \
+    "$(jq -r '.faults[] | select(.name == "asg-member") | "\(.asg.in_service_before) \(.asg.in_service_min) \(.asg.dipped)"' "$TMP/r1/result.json")"
 intent=$(grep '"dark-1a"' "$TMP/r1/journal.jsonl" | grep '"intent"' | head -1)
 check_contains "the original ACL of each subnet was journaled before the change" "$intent" \
     "{\"subnet\":\"${subnets[0]}\",\"acl\":"
@@ -139,8 +149,7 @@ pid=$!
 for _ in $(seq 200); do grep -q '"applied"' "$TMP/r2/journal.jsonl" 2>/dev/null && break; sleep 0.1; done
 during=$(acls)
 check_match "the AZ is dark: one tagged ACL" "$during" "tagged 1$"
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
+{ kill -9 "$pid" && wait "$pid"; } 2>/dev/null
 check_match "still dark after SIGKILL" "$(acls)" "tagged 1$"
 run_zd out rc recover "$TMP/r2" # the profile is in the journal's action
 check_eq "recover exits 0" 0 "$rc"
@@ -154,8 +163,7 @@ check_contains "and says so" "$out" "nothing to undo"
 "$ZD" run "$TMP/k.json" --profile chaos --out "$TMP/r3" >"$TMP/r3.log" 2>&1 &
 pid=$!
 for _ in $(seq 200); do grep -q '"applied"' "$TMP/r3/journal.jsonl" 2>/dev/null && break; sleep 0.1; done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
+{ kill -9 "$pid" && wait "$pid"; } 2>/dev/null
 check_match "dark again" "$(acls)" "tagged 1$"
 rm -rf "$TMP/r3"
 run_zd out rc recover --sweep "$TMP/k.json" --profile chaos

@@ -60,7 +60,12 @@ struct awst {
     /* target id -> AZ, filled by health() as targets show up */
     struct aws_tag *az_of;
     size_t naz, capaz;
+    /* the ASG's InService count per AZ, asked at most every ASG_EVERY_US */
+    struct aws_asg asg_last;
+    bool asg_have;
+    uint64_t asg_next_us;
 };
+#define ASG_EVERY_US 2000000ull
 
 static void tagv_free(struct aws_tag *t, size_t n)
 {
@@ -86,6 +91,7 @@ static void at_close(void *state)
     free(t->lb);
     tagv_free(t->tags, t->ntags);
     tagv_free(t->az_of, t->naz);
+    aws_asg_free(&t->asg_last);
     free(t->run_id);
     free(t);
 }
@@ -271,8 +277,8 @@ static struct tgt_zone_health *zone_slot(struct tgt_inventory *inv, size_t *cap,
             return &inv->zones[i];
     ZD_GROW(inv->zones, *cap, inv->nzones + 1);
     struct tgt_zone_health *z = &inv->zones[inv->nzones++];
+    memset(z, 0, sizeof(*z));
     z->zone = xstrdup(az);
-    z->healthy = z->total = 0;
     return z;
 }
 
@@ -313,6 +319,26 @@ static int at_health(void *state, struct tgt_inventory *inv, char **err)
         free(th[i].state);
     }
     free(th);
+    if (t->asg && zd_now_us() >= t->asg_next_us) {
+        struct aws_asg g;
+        t->asg_next_us = zd_now_us() + ASG_EVERY_US;
+        if (aws_asg_describe(&t->c, t->asg, &g, NULL) == 0) {
+            aws_asg_free(&t->asg_last);
+            t->asg_last = g;
+            t->asg_have = true;
+        }
+    }
+    if (t->asg_have) {
+        for (size_t i = 0; i < t->asg_last.ninst; i++)
+            zone_slot(inv, &cap, t->asg_last.inst[i].az);
+        for (size_t z = 0; z < inv->nzones; z++) {
+            inv->zones[z].have_in_service = true;
+            for (size_t i = 0; i < t->asg_last.ninst; i++)
+                inv->zones[z].in_service +=
+                    strcmp(t->asg_last.inst[i].az, inv->zones[z].zone) == 0 &&
+                    strcmp(t->asg_last.inst[i].lifecycle, "InService") == 0;
+        }
+    }
     return 0;
 }
 
