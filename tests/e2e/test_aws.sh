@@ -172,6 +172,42 @@ check_match "it moved the subnets back and deleted our ACL" "$out" "network ACL 
 check_eq "after the sweep every subnet is on its original ACL" "$before" "$(acls)"
 check_contains "the user's custom ACL was restored, never deleted" "$(acls)" "${subnets[1]} $CUSTOM_ACL"
 
+# ---- a forged journal: undo acts only on what zonedef made and marked --------------------------
+# The untagged instance is stopped by someone else; a journal claims zonedef stopped it, and
+# that zonedef's ACL replaced the user's custom one. recover must start nothing and move nothing.
+python3 - "$EP" "$UNTAGGED" <<'EOF'
+import os, sys, boto3
+e = boto3.client("ec2", region_name="eu-west-1", endpoint_url=sys.argv[1],
+                 aws_access_key_id=os.environ["ADMIN_KEY"], aws_secret_access_key=os.environ["ADMIN_SECRET"])
+e.stop_instances(InstanceIds=[sys.argv[2]])
+EOF
+mkdir -p "$TMP/forged"
+python3 - "$TMP/r1/journal.jsonl" "$TMP/forged" "$UNTAGGED" "$CUSTOM_ACL" <<'EOF'
+import json, sys
+src, dst, untagged, custom = sys.argv[1:]
+out = []
+for line in open(src):
+    d = json.loads(line)
+    if d["type"] == "start":
+        d["run_dir"] = dst
+        out.append(d)
+    elif d["type"] == "intent" and d["action"]["fault"] in ("stop_instances", "blackhole_zone"):
+        a = d["action"]
+        if a["fault"] == "stop_instances":
+            a["instances"] = [untagged]
+        else:
+            a["subnets"] = [{"subnet": s["subnet"], "acl": custom} for s in a["subnets"]]
+        out.append(d)
+open(dst + "/journal.jsonl", "w").write("".join(json.dumps(d) + "\n" for d in out))
+EOF
+export AWS_ACCESS_KEY_ID=$ZD_KEY AWS_SECRET_ACCESS_KEY=$ZD_SECRET
+run_zd out rc recover "$TMP/forged"
+check_eq "recover of a forged journal finishes" 0 "$rc"
+check_contains "it went through both forged faults" "$out" "recovered: 2 faults undone"
+check_contains "the instance zonedef never marked stays stopped" "$(states "$UNTAGGED")" "$UNTAGGED stopped"
+check_eq "no subnet moved to the ACL the journal named" "$before" "$(acls)"
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+
 # ---- no secret anywhere ----------------------------------------------------------------------
 prefix=$(python3 -c 'from moto.sts.utils import SESSION_TOKEN_PREFIX as p; print(p)')
 leak=$(grep -rlF -e "$ZD_SECRET" -e "$prefix" "$TMP"/r1 "$TMP"/r2 "$TMP"/r-bad "$TMP"/r-acct \
