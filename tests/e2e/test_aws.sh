@@ -14,6 +14,11 @@
 # check notices, says so and deletes the ACL it then owns).
 . "$(dirname "$0")/../lib.sh"
 
+# the README's IAM policy is the one the test gives zonedef's user
+readme_policy=$(awk '/^### The IAM policy/ {f=1} f && /^```json/ {p=1; next} p && /^```/ {exit} p {print}' "$ROOT/README.md")
+check_eq "the README's IAM policy is tests/data/aws/iam-policy.json" \
+    "$(cat "$ROOT/tests/data/aws/iam-policy.json")" "$readme_policy"
+
 if ! python3 -c 'import moto, boto3' >/dev/null 2>&1; then
     skip "python3 cannot import moto (and boto3): pip install 'moto[server]'"
     finish
