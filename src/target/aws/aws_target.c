@@ -383,7 +383,9 @@ static int at_resolve(void *state, struct tgt_inventory *inv, char **err)
             z->total = h.zones[i].total;
         }
     }
-    tgt_inventory_free(&h);
+    for (size_t i = 0; i < h.nzones; i++) /* not tgt_inventory_free: target.c calls us */
+        free(h.zones[i].zone);
+    free(h.zones);
     aws_insts_free(&l);
     return 0;
 }
