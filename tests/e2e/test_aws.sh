@@ -41,7 +41,10 @@ LB=$!
 on_exit "kill $LB; wait $LB"
 
 python3 "$ROOT/tests/data/aws/estate.py" setup "$EP" "$TMP/estate.env" >"$TMP/estate.log" 2>&1
-check_eq "the estate is built on moto" 0 $?
+if ! check_eq "the estate is built on moto" 0 $?; then
+    tail -n 5 "$TMP/estate.log"
+    finish
+fi
 set -a
 . "$TMP/estate.env"
 set +a
@@ -75,9 +78,14 @@ EOF
 }
 STEPS='{ "at": "2s", "fault": "kill_instances", "zone": "eu-west-1c", "count": 1 },
        { "at": "2s", "name": "dark-1a", "fault": "blackhole_zone", "zone": "eu-west-1a", "for": "3s" },
-       { "at": "3s", "name": "stop-1b", "fault": "stop_instances", "zone": "eu-west-1b", "for": "2s" },
-       { "at": "3s", "name": "asg-member", "fault": "kill_instances", "zone": "eu-west-1a", "count": 1,
-         "tags": { "aws:autoscaling:groupName": "shop-asg" } }'
+       { "at": "4s", "name": "stop-1b", "fault": "stop_instances", "zone": "eu-west-1b", "for": "2s" },
+       { "at": "4s", "name": "asg-member", "fault": "kill_instances", "zone": "eu-west-1a", "count": 1,
+         "tags": { "aws:autoscaling:groupName": "shop-asg" } },
+       { "at": "2s", "name": "burn-1b", "fault": "cpu_stress", "zone": "eu-west-1b", "cpu": 80, "for": "1s" },
+       { "at": "2s", "name": "freeze-web", "fault": "kill_process", "zone": "eu-west-1a", "count": 1,
+         "process": "web server", "signal": "STOP", "for": "1s" },
+       { "at": "2s", "name": "touch", "fault": "exec", "zone": "eu-west-1b", "command": "echo it'"'"'s $(id)",
+         "undo": "rm -f /tmp/x", "for": "1s" }'
 scn "$TMP/s.json" 123456789012 "$STEPS"
 
 # ---- a wrong secret, a wrong account: exit 2, one line, nothing changed ------------------------
@@ -112,6 +120,8 @@ check_match "it shows the denied permission" "$out" "ec2:StopInstances +DENIED: 
 run_zd out rc run "$TMP/s.json" --out "$TMP/r1"
 check_eq "the run passes" 0 "$rc"
 check_contains "it terminated the 1c instance" "$out" "terminate 1 of 1 tagged instance: ${tagged[2]} (eu-west-1c)"
+check_contains "cpu_stress went to the instance in eu-west-1b through SSM" "$out" \
+    "80% cpu x1 via SSM on 1 of 1 tagged instance: ${tagged[1]} (eu-west-1b)"
 check_contains "the AZ went dark on both its subnets" "$out" "black-hole eu-west-1a: deny-all network ACL on"
 check_contains "the load balancer's view per AZ was observed" "$out" "load balancer: zone eu-west-1b 0/1 healthy"
 check_eq "every subnet is back on its original ACL, no tagged ACL remains" "$before" "$(acls)"
@@ -133,6 +143,28 @@ EOF
 )
 check_eq "AZRebalance resumed and no zonedef mark left on instances" "suspended:
 marks:" "$asg"
+# the host faults went through SSM Run Command with hostcmd's quoted command lines (moto runs
+# nothing: it records the command and answers Success; it also lists every instance of the
+# region with the ones a command named, in no order: the instances are checked in the journal)
+ssm=$(python3 - "$EP" <<'EOF'
+import os, sys, boto3
+s = boto3.client("ssm", region_name="eu-west-1", endpoint_url=sys.argv[1],
+                 aws_access_key_id=os.environ["ADMIN_KEY"], aws_secret_access_key=os.environ["ADMIN_SECRET"])
+for c in sorted(s.list_commands()["Commands"], key=lambda c: c["Comment"]):
+    print(c["DocumentName"], c["Comment"].split(" ", 2)[2], "|",
+          c["Parameters"]["commands"][0].replace("\n", " ")[:400])
+EOF
+)
+check_eq "six SSM commands: each host fault and its undo" 6 "$(grep -c '^AWS-RunShellScript ' <<<"$ssm")"
+check_match "cpu_stress: hostcmd's burners, tagged from the run id" "$ssm" \
+    "^AWS-RunShellScript cpu_stress \| .*zonedef-zd_[0-9a-f]{8}_[0-9]+\.cpu"
+check_match "its undo: hostcmd's cpu_stress undo" "$ssm" "^AWS-RunShellScript cpu_stress undo \| .*zonedef-zd_[0-9a-f]{8}_[0-9]+\.cpu"
+check_match "kill_process: the name quoted as one word" "$ssm" "^AWS-RunShellScript kill_process \| .*'web server'"
+check_match "kill_process STOP is undone with CONT" "$ssm" "^AWS-RunShellScript kill_process undo \| .*CONT"
+check_contains "exec: the scenario's command, quoted for sh -c" "$ssm" \
+    "exec | sh -c 'echo it'\\''s \$(id)'"
+check_contains "exec's undo" "$ssm" "exec undo | sh -c 'rm -f /tmp/x'"
+
 # what the run observed, in result.json: the target group per AZ over time, the ASG's InService
 # count (moto replaces a terminated ASG instance at once, so the count never dips there)
 check_eq "the target group's view of eu-west-1b over time" "1 0 1" \

@@ -22,6 +22,9 @@
 #include <libxml/tree.h>
 
 #include "base/util.h"
+#include "scenario/scenario.h"
+
+struct cJSON;
 
 #define AWS_MAX_RESPONSE (8u << 20) /* any response body */
 #define AWS_MAX_PAGES    100        /* NextToken pages followed per listing */
@@ -255,5 +258,25 @@ int aws_elb_target_health(struct aws_ctx *c, const char *tg_arn, struct aws_th *
                           char **err);
 
 void aws_strv_free(char **v, size_t n);
+
+/* ---- SSM Run Command and the host faults (aws_ssm.c) ---- */
+
+/* SendCommand AWS-RunShellScript with one command line on the instances; *command_id (caller
+ * frees). */
+int aws_ssm_send(struct aws_ctx *c, const char *const *ids, size_t n, const char *command,
+                 unsigned timeout_s, const char *comment, char **command_id, char **err);
+/* Polls GetCommandInvocation per instance until each finished; 0 when every one succeeded (or
+ * exited with also_ok, when >= 0), -1 with *err naming each failure, or at timeout. */
+int aws_ssm_wait(struct aws_ctx *c, const char *command_id, const char *const *ids, size_t n,
+                 int also_ok, uint64_t timeout_us, char **err);
+/* kill_process, cpu_stress, exec: the faults that run target/hostcmd.h commands via SSM. */
+bool aws_host_fault(const char *fault);
+/* Adds a host fault's parameters to its action (never a command line: undo rebuilds it);
+ * *detail is a few words for the summary (caller frees). */
+int aws_host_params(const struct scn_step *s, const char *run_id, unsigned seq, struct cJSON *a,
+                    char **detail, char **err);
+/* Runs the action's command (or its undo) on the instances through SSM and waits for it. */
+int aws_host_act(struct aws_ctx *c, const struct cJSON *a, const char *const *ids, size_t n,
+                 bool undo, char **err);
 
 #endif

@@ -130,6 +130,31 @@ int aws_ec2_instances(struct aws_ctx *c, const struct aws_tag *tags, size_t ntag
                     if (!same)
                         continue;
                 }
+                /* ids and tags are checked here too: an endpoint that ignores a filter must
+                 * not widen a selection */
+                char *iid = aws_xml_text(it, "instanceId");
+                bool want = iid != NULL;
+                for (size_t k = 0; want && nids > 0; k++) {
+                    if (k == nids) {
+                        want = false;
+                        break;
+                    }
+                    if (strcmp(ids[k], iid) == 0)
+                        break;
+                }
+                free(iid);
+                if (want && ntags > 0) {
+                    struct aws_tag *got = NULL;
+                    size_t ng = 0;
+                    tags_read(aws_xml_child(it, "tagSet"), &got, &ng);
+                    for (size_t k = 0; want && k < ntags; k++) {
+                        const char *v = tag_of(got, ng, tags[k].key);
+                        want = v && strcmp(v, tags[k].value) == 0;
+                    }
+                    tags_free(got, ng);
+                }
+                if (!want)
+                    continue;
                 ZD_GROW(out->v, cap, out->n + 1);
                 struct aws_inst *x = &out->v[out->n++];
                 memset(x, 0, sizeof(*x));

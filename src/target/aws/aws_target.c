@@ -56,6 +56,7 @@ struct awst {
     struct aws_tag *tags; /* the target's opt-in tags */
     size_t ntags;
     char *run_id;
+    unsigned seq; /* host-fault tags: one per prepared step */
     bool suspend_rebalance;
     /* target id -> AZ, filled by health() as targets show up */
     struct aws_tag *az_of;
@@ -247,7 +248,8 @@ static char *at_key(void *state)
 static bool at_supports(enum scn_fault f)
 {
     return f == SCN_FAULT_KILL_INSTANCES || f == SCN_FAULT_STOP_INSTANCES ||
-           f == SCN_FAULT_BLACKHOLE_ZONE;
+           f == SCN_FAULT_BLACKHOLE_ZONE || f == SCN_FAULT_KILL_PROCESS ||
+           f == SCN_FAULT_CPU_STRESS || f == SCN_FAULT_EXEC; /* the last three through SSM */
 }
 
 /* ---- inventory, health ---- */
@@ -460,6 +462,12 @@ static int prepare_instances(struct awst *t, const struct scn_step *s, const cha
     }
     size_t k = pick_count(l.n, s->sel.count, s->sel.percent);
     cJSON *a = base_action(t, s, fault);
+    char *verb = xstrdup(strcmp(fault, "kill_instances") == 0 ? "terminate" : "stop");
+    if (aws_host_fault(fault)) {
+        free(verb);
+        if (aws_host_params(s, t->run_id, ++t->seq, a, &verb, err) < 0)
+            k = 0; /* err is set: nothing is prepared */
+    }
     cJSON *tj = cJSON_AddObjectToObject(a, "tags");
     for (size_t i = 0; i < ntags; i++)
         cJSON_AddStringToObject(tj, tags[i].key, tags[i].value);
@@ -469,15 +477,20 @@ static int prepare_instances(struct awst *t, const struct scn_step *s, const cha
         cJSON_AddItemToArray(ids, cJSON_CreateString(l.v[i].id));
         sbuf_addf(&sb, "%s%s (%s)", i ? ", " : "", l.v[i].id, l.v[i].az);
     }
-    *summary = xasprintf("%s %zu of %zu tagged instance%s: %s",
-                         strcmp(fault, "kill_instances") == 0 ? "terminate" : "stop", k, l.n,
-                         l.n == 1 ? "" : "s", sbuf_str(&sb));
+    *summary = xasprintf("%s%s %zu of %zu tagged instance%s: %s", verb ? verb : "",
+                         aws_host_fault(fault) ? " via SSM on" : "", k, l.n, l.n == 1 ? "" : "s",
+                         sbuf_str(&sb));
     sbuf_free(&sb);
-    *action_json = cJSON_PrintUnformatted(a);
+    free(verb);
+    *action_json = k ? cJSON_PrintUnformatted(a) : NULL;
     cJSON_Delete(a);
     free(tags);
     aws_insts_free(&l);
-    return 0;
+    if (k == 0) {
+        free(*summary);
+        *summary = NULL;
+    }
+    return k ? 0 : -1;
 }
 
 /* The ACL a subnet is associated with now (every subnet has exactly one). */
@@ -584,6 +597,10 @@ static int at_prepare(void *state, const struct scn_step *s, char **action_json,
     case SCN_FAULT_STOP_INSTANCES:
         return prepare_instances(t, s, "stop_instances", action_json, summary, err);
     case SCN_FAULT_BLACKHOLE_ZONE: return prepare_blackhole(t, s, action_json, summary, err);
+    case SCN_FAULT_KILL_PROCESS:
+    case SCN_FAULT_CPU_STRESS:
+    case SCN_FAULT_EXEC:
+        return prepare_instances(t, s, scn_fault_name(s->fault), action_json, summary, err);
     default: break;
     }
     return zd_err(err, "the aws target cannot do '%s'", scn_fault_name(s->fault));
@@ -685,7 +702,9 @@ static int instances_call(struct aws_ctx *c, const char *action, const char *con
     return rc;
 }
 
-static int apply_instances(struct aws_ctx *c, const cJSON *a, bool stop, char **err)
+/* stop: StopInstances, else TerminateInstances; host >= 0: the host fault's command through
+ * SSM instead (1 = its undo) */
+static int apply_instances(struct aws_ctx *c, const cJSON *a, bool stop, int host, char **err)
 {
     const char **ids;
     size_t n;
@@ -708,12 +727,14 @@ static int apply_instances(struct aws_ctx *c, const cJSON *a, bool stop, char **
     for (size_t i = 0; i < l.n; i++)
         ok[i] = l.v[i].id;
     rc = 0;
-    if (stop && l.n > 0) {
+    if (host >= 0)
+        rc = aws_host_act(c, a, ok, l.n, host == 1, err);
+    else if (stop && l.n > 0) {
         const char *run = jstr(a, "run_id");
         struct aws_tag mark = {(char *)TAG_STOPPED, (char *)(run ? run : "")};
         rc = aws_ec2_create_tags(c, ok, l.n, &mark, 1, false, err);
     }
-    if (rc == 0)
+    if (rc == 0 && host < 0)
         rc = instances_call(c, stop ? "StopInstances" : "TerminateInstances", ok, l.n, err);
     free(ok);
     aws_insts_free(&l);
@@ -976,9 +997,11 @@ static int act(struct awst *t, const char *action_json, bool undo, char **err)
         }
     }
     if (strcmp(fault, "kill_instances") == 0)
-        rc = apply_instances(c, a, false, err);
+        rc = apply_instances(c, a, false, -1, err);
     else if (strcmp(fault, "stop_instances") == 0)
-        rc = undo ? undo_stop(c, a, run, err) : apply_instances(c, a, true, err);
+        rc = undo ? undo_stop(c, a, run, err) : apply_instances(c, a, true, -1, err);
+    else if (aws_host_fault(fault))
+        rc = apply_instances(c, a, false, undo, err);
     else if (strcmp(fault, "blackhole_zone") == 0)
         rc = undo ? undo_blackhole(c, a, run, err) : apply_blackhole(c, a, run, err);
     else
@@ -1120,6 +1143,9 @@ static int at_check(void *state, const struct scn_step *s, char **report, char *
         if (t->suspend_rebalance && t->asg)
             sbuf_addf(&sb, "    %-40s %s\n", "autoscaling:Suspend/ResumeProcesses",
                       "not provable (Auto Scaling has no DryRun)");
+    } else if (aws_host_fault(scn_fault_name(s->fault))) {
+        sbuf_addf(&sb, "    %-40s %s\n", "ssm:SendCommand (AWS-RunShellScript)",
+                  "not provable (SSM has no DryRun)");
     } else {
         const char **ids;
         size_t n;
