@@ -22,6 +22,7 @@
  *                    which change on every replace) to its original ACL — the tag's, else
  *                    the journal's, else the VPC's default ACL, and only an ACL of the same
  *                    VPC — deletes it, and resumes AZRebalance if we suspended it.
+ *   kill_process, cpu_stress, exec   hostcmd's command lines through SSM (aws_ssm.c)
  * A multi-instance call fails whole on one bad id (InvalidInstanceID.NotFound,
  * IncorrectInstanceState): the ids are then tried one by one and gone instances are skipped.
  *
