@@ -11,11 +11,11 @@
 
 PREFIX ?= /usr/local
 CC ?= cc
-PKGS := libcurl libcjson openssl libssh2 libpcre2-8
+PKGS := libcurl libcjson openssl libssh2 libpcre2-8 libxml-2.0
 
 # Debian packages: what the build, the tests, the demo and the benchmark need.
 DEB_BUILD := gcc make pkg-config libcurl4-openssl-dev libcjson-dev libssl-dev libssh2-1-dev \
-             libpcre2-dev libhttp-parser-dev
+             libpcre2-dev libhttp-parser-dev libxml2-dev
 DEB_RUN := haproxy openssh-server openssh-client nftables iptables iproute2 procps curl psmisc jq
 DEB_TEST := clang libclang-rt-14-dev valgrind clang-format
 DEB_BENCH := wrk nginx-light

@@ -14,11 +14,12 @@
 #include "cmd.h"
 #include "diag.h"
 #include "scenario/scenario.h"
+#include "target/target.h"
 
 #include "base/banned.h"
 
 static const char usage[] =
-    "usage: zonedef plan [--var name=value]... [--json] FILE\n"
+    "usage: zonedef plan [--var name=value]... [--json] [--check [--profile NAME]] FILE\n"
     "\n"
     "Prints the timeline a scenario will follow: warm-up, when each fault is injected and\n"
     "undone, where and for how long, settle and end, with the steady state, guards and\n"
@@ -27,9 +28,79 @@ static const char usage[] =
     "options:\n"
     "  --var name=value   set a variable used as ${name} in the file (repeatable)\n"
     "  --json             one JSON object on stdout instead of the table\n"
+    "  --check            (aws) after the timeline, contact the target: resolve what each step\n"
+    "                     would act on and prove the permissions with DryRun calls; changes\n"
+    "                     nothing (exit 1 when a permission is missing)\n"
+    "  --profile NAME     (aws, with --check) the credentials profile, instead of target.profile\n"
     "  -h, --help         this help\n"
     "\n"
-    "exit status: 0 printed, 2 the file is invalid (errors as 'zonedef validate' shows them)\n";
+    "exit status: 0 printed, 2 the file is invalid (errors as 'zonedef validate' shows them)\n"
+    "or the credentials are refused or belong to another account, 1 (--check) a permission is\n"
+    "missing, 5 (--check) the target could not be reached\n";
+
+/* --check: open the real target and let it say what each step would touch. */
+static int check_target(struct scn_scenario *s, const char *profile)
+{
+    const struct tgt_ops *ops = tgt_ops_for(s->target.kind);
+    if (!ops || !ops->check) {
+        zd_error("plan --check: the %s target has nothing to check (only aws targets do)",
+                 ops ? ops->kind : "unknown");
+        return ZD_EXIT_USAGE;
+    }
+    if (profile) {
+        free(s->target.aws_profile);
+        s->target.aws_profile = xstrdup(profile);
+    }
+    void *ts = NULL;
+    char *err = NULL;
+    int orc = ops->open(&s->target, &ts, &err);
+    if (orc < 0) {
+        zd_error("plan --check: %s", err);
+        free(err);
+        return orc == -2 ? ZD_EXIT_USAGE : ZD_EXIT_RUNTIME;
+    }
+    char *key = ops->key(ts);
+    struct tgt_inventory inv = {0};
+    int rc = ZD_EXIT_OK;
+    if (ops->resolve(ts, &inv, &err) < 0) {
+        zd_error("plan --check: %s", err);
+        free(err);
+        err = NULL;
+        rc = ZD_EXIT_RUNTIME;
+    } else {
+        printf("\ncheck %s: %zu tagged instance%s in %zu zone%s\n", key, inv.ninst,
+               inv.ninst == 1 ? "" : "s", inv.nzones, inv.nzones == 1 ? "" : "s");
+        for (size_t i = 0; i < inv.nzones; i++)
+            printf("  zone %-16s %u/%u healthy in the target group\n", inv.zones[i].zone,
+                   inv.zones[i].healthy, inv.zones[i].total);
+    }
+    tgt_inventory_free(&inv);
+    for (size_t i = 0; rc != ZD_EXIT_RUNTIME && i < s->nsteps; i++) {
+        const struct scn_step *st = &s->steps[i];
+        if (st->fault == SCN_FAULT_TRAFFIC_SPIKE)
+            continue;
+        char *report = NULL;
+        int c = ops->check(ts, st, &report, &err);
+        if (report)
+            fputs(report, stdout);
+        if (c < 0 && !report)
+            printf("  %s: cannot resolve: %s\n", st->name, err);
+        else if (c < 0)
+            zd_error("plan --check: %s", err);
+        if (c < 0)
+            rc = ZD_EXIT_FAILED;
+        free(report);
+        free(err);
+        err = NULL;
+    }
+    if (rc == ZD_EXIT_OK)
+        printf("check: every step resolves and is permitted; nothing was changed\n");
+    else if (rc == ZD_EXIT_FAILED)
+        printf("check: not every step would work (above); nothing was changed\n");
+    free(key);
+    ops->close(ts);
+    return rc;
+}
 
 enum ev_kind { EV_START, EV_INJECT, EV_UNDO, EV_SETTLE, EV_END };
 static const char *const ev_names[] = {"warm-up", "inject", "undo", "settle", "end"};
@@ -609,14 +680,14 @@ int cmd_plan(int argc, char **argv)
     if (zd_wants_help(argc, argv, usage))
         return ZD_EXIT_OK;
     static const struct option longopts[] = {
-        {"var", required_argument, NULL, 'v'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"var", required_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
+        {"check", no_argument, NULL, 'k'},     {"profile", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     const char **vars = xcalloc((size_t)argc, sizeof(*vars));
     size_t nvars = 0;
-    bool json = false;
+    bool json = false, check = false;
+    const char *profile = NULL;
     int c;
     optind = 0;
     while ((c = zd_getopt(argc, argv, "h", longopts)) != -1) {
@@ -629,6 +700,8 @@ int cmd_plan(int argc, char **argv)
             vars[nvars++] = optarg;
             break;
         case 'j': json = true; break;
+        case 'k': check = true; break;
+        case 'p': profile = optarg; break;
         default: free(vars); return ZD_EXIT_USAGE;
         }
     }
@@ -649,6 +722,9 @@ int cmd_plan(int argc, char **argv)
     } else {
         print_table(s, zd_color(1));
     }
+    fflush(stdout);
+    if (rc == ZD_EXIT_OK && check)
+        rc = check_target(s, profile);
     fflush(stdout);
     scn_diags_free(&d);
     scn_free(s);

@@ -11,14 +11,17 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "diag.h"
 #include "run/journal.h"
 #include "run/runner.h"
+#include "scenario/scenario.h"
 #include "target/target.h"
 
 #include "base/banned.h"
 
 static const char usage[] =
     "usage: zonedef recover [RUN_DIR...]\n"
+    "       zonedef recover --sweep FILE [--profile NAME]\n"
     "\n"
     "Undoes every fault a run left applied (a crash, a failed undo), using only the run's\n"
     "journal.jsonl, and records the undo there. Safe to run twice: a second run finds nothing\n"
@@ -27,7 +30,13 @@ static const char usage[] =
     "\n"
     "A journal is acted on only when it and its run directory are owned by you or root and\n"
     "nobody else can write them (like OpenSSH's StrictModes); every undo is checked against\n"
-    "what zonedef makes (the lab's own processes, addresses and zonedef_* firewall tables).\n"
+    "what zonedef makes (the lab's own processes, addresses and zonedef_* firewall tables;\n"
+    "on AWS, only what carries zonedef's tags).\n"
+    "\n"
+    "--sweep FILE (aws) needs no journal: in the scenario's account, region and VPC it finds\n"
+    "the network ACLs zonedef made (tagged zonedef:run), moves their subnets back to the ACL\n"
+    "recorded on them and deletes them, and starts instances zonedef stopped; it touches no\n"
+    "ACL without that tag. --profile NAME replaces target.profile.\n"
     "\n"
     "exit: 0 everything is undone (or nothing was open), 2 RUN_DIR is not a run directory, its\n"
     "journal is damaged or not trusted (nothing was done), 4 an undo failed (something may\n"
@@ -172,14 +181,94 @@ static int recover_dir(const char *state_dir, const char *dir, bool explicit_dir
     return failed ? -1 : 0;
 }
 
+/* --sweep: what the target kind can find of its own without a journal (AWS: tagged ACLs). */
+static int sweep(const char *state_dir, const char *file, const char *profile)
+{
+    struct scn_scenario *s = NULL;
+    struct scn_diags d = {0};
+    if (scn_load_file(file, NULL, 0, &s, &d) < 0) {
+        diag_print(&d, stderr);
+        scn_diags_free(&d);
+        return ZD_EXIT_USAGE;
+    }
+    scn_diags_free(&d);
+    const struct tgt_ops *ops = tgt_ops_for(s->target.kind);
+    if (!ops || !ops->sweep) {
+        zd_error("recover --sweep: the %s target keeps nothing to sweep (only aws does)",
+                 ops ? ops->kind : "unknown");
+        scn_free(s);
+        return ZD_EXIT_USAGE;
+    }
+    if (profile) {
+        free(s->target.aws_profile);
+        s->target.aws_profile = xstrdup(profile);
+    }
+    void *ts = NULL;
+    char *err = NULL, *report = NULL;
+    int orc = ops->open(&s->target, &ts, &err);
+    if (orc < 0) {
+        zd_error("recover --sweep: %s", err);
+        free(err);
+        scn_free(s);
+        return orc == -2 ? ZD_EXIT_USAGE : ZD_EXIT_RUNTIME;
+    }
+    char *key = ops->key(ts);
+    int lock = -1, rc = ZD_EXIT_OK;
+    int lk = run_lock(state_dir, key, &lock, &err);
+    if (lk == 1) {
+        zd_error("recover --sweep: a run is still using %s; leaving it alone", key);
+        rc = ZD_EXIT_RUNTIME;
+    } else {
+        if (lk < 0)
+            zd_warning("recover --sweep: %s (going on without the lock)", err);
+        free(err);
+        err = NULL;
+        int r = ops->sweep(ts, &report, &err);
+        if (report && *report)
+            fputs(report, stdout);
+        else if (r == 0)
+            printf("%s: nothing to sweep\n", key);
+        if (r < 0) {
+            zd_error("recover --sweep: %s", err);
+            rc = ZD_EXIT_UNDO;
+        }
+    }
+    run_unlock(lock);
+    free(report);
+    free(err);
+    free(key);
+    ops->close(ts);
+    scn_free(s);
+    return rc;
+}
+
 int cmd_recover(int argc, char **argv)
 {
     if (zd_wants_help(argc, argv, usage))
         return ZD_EXIT_OK;
-    static const struct option opts[] = {{NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"sweep", required_argument, NULL, 's'},
+                                         {"profile", required_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
+    const char *sweep_file = NULL, *profile = NULL;
+    int c;
     optind = 0;
-    if (zd_getopt(argc, argv, "", opts) != -1)
-        return ZD_EXIT_USAGE;
+    while ((c = zd_getopt(argc, argv, "", opts)) != -1) {
+        switch (c) {
+        case 's': sweep_file = optarg; break;
+        case 'p': profile = optarg; break;
+        default: return ZD_EXIT_USAGE;
+        }
+    }
+    if (sweep_file || profile) {
+        if (!sweep_file || optind < argc) {
+            zd_error("recover: --sweep FILE takes no run directory (and --profile needs it)");
+            return ZD_EXIT_USAGE;
+        }
+        char *st = run_state_dir();
+        int rc = sweep(st, sweep_file, profile);
+        free(st);
+        return rc;
+    }
     char *state = run_state_dir();
     struct tally t = {0};
     if (optind < argc) {

@@ -19,7 +19,7 @@
 
 static const char usage[] =
     "usage: zonedef run FILE [--var NAME=VALUE]... [-o|--out DIR] [--ci] [--dry-run]\n"
-    "                        [-q|--quiet]\n"
+    "                        [-q|--quiet] [--profile NAME]\n"
     "\n"
     "Runs a scenario: traffic through the load balancer, faults on schedule, always undone;\n"
     "measures time to detect and to recover, scores the run and writes result.json and\n"
@@ -31,6 +31,7 @@ static const char usage[] =
     "  --ci                no colour and no progress lines; end with one compact summary line\n"
     "  --dry-run           resolve the target and print what would happen; change nothing\n"
     "  -q, --quiet         print only problems and the scorecard\n"
+    "  --profile NAME      (aws) the credentials profile, instead of target.profile\n"
     "\n"
     "exit: 0 passed, 1 expectations not met (or the steady state did not hold first),\n"
     "2 invalid input, 3 aborted (faults undone), 4 an undo failed (run 'zonedef recover'),\n"
@@ -98,13 +99,17 @@ int cmd_run(int argc, char **argv)
     if (zd_wants_help(argc, argv, usage))
         return ZD_EXIT_OK;
     static const struct option opts[] = {
-        {"var", required_argument, NULL, 'v'}, {"out", required_argument, NULL, 'o'},
-        {"ci", no_argument, NULL, 'c'},        {"dry-run", no_argument, NULL, 'n'},
-        {"quiet", no_argument, NULL, 'q'},     {NULL, 0, NULL, 0},
+        {"var", required_argument, NULL, 'v'},
+        {"out", required_argument, NULL, 'o'},
+        {"ci", no_argument, NULL, 'c'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"profile", required_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
     };
     const char *vars[MAX_VARS];
     size_t nvars = 0;
-    const char *out_dir = NULL;
+    const char *out_dir = NULL, *profile = NULL;
     bool ci = false, dry = false, quiet = false;
     int c;
     optind = 0;
@@ -123,6 +128,7 @@ int cmd_run(int argc, char **argv)
         case 'c': ci = true; break;
         case 'n': dry = true; break;
         case 'q': quiet = true; break;
+        case 'p': profile = optarg; break;
         default: return ZD_EXIT_USAGE;
         }
     }
@@ -141,6 +147,15 @@ int cmd_run(int argc, char **argv)
         return ZD_EXIT_USAGE;
     }
     scn_diags_free(&diags);
+    if (profile) {
+        if (scn->target.kind != SCN_TARGET_AWS) {
+            zd_error("run: --profile is for aws targets");
+            scn_free(scn);
+            return ZD_EXIT_USAGE;
+        }
+        free(scn->target.aws_profile);
+        scn->target.aws_profile = xstrdup(profile);
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -102,7 +102,76 @@ void res_free(struct res_doc *d)
     }
     free(d->faults);
     free(d->checks);
+    res_lb_free(d->lb, d->nlb);
     memset(d, 0, sizeof(*d));
+}
+
+void res_lb_note(struct res_lb_sample **v, size_t *n, size_t *cap, uint64_t t, const char *zone,
+                 uint32_t healthy, uint32_t total, long in_service)
+{
+    if (*n >= 100000)
+        return;
+    ZD_GROW(*v, *cap, *n + 1);
+    (*v)[(*n)++] = (struct res_lb_sample){
+        t,     xstrdup(zone ? zone : ""), healthy,
+        total, in_service >= 0,           in_service >= 0 ? (uint32_t)in_service : 0};
+}
+
+void res_lb_free(struct res_lb_sample *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].zone);
+    free(v);
+}
+
+/* The ASG's InService total at time t (every zone's last sample at or before t); -1 unknown. */
+static long in_service_at(const struct res_doc *d, uint64_t t, bool inclusive)
+{
+    long sum = -1;
+    for (size_t i = 0; i < d->nlb; i++) {
+        const struct res_lb_sample *s = &d->lb[i];
+        if (!s->have_in_service || s->t_us > t || (!inclusive && s->t_us == t))
+            continue;
+        bool later = false; /* a later sample of this zone at or before t replaces this one */
+        for (size_t k = i + 1; k < d->nlb && !later; k++)
+            later = d->lb[k].have_in_service && strcmp(d->lb[k].zone, s->zone) == 0 &&
+                    (d->lb[k].t_us < t || (inclusive && d->lb[k].t_us == t));
+        if (!later)
+            sum = (sum < 0 ? 0 : sum) + (long)s->in_service;
+    }
+    return sum;
+}
+
+void res_add_lb(struct res_doc *d, const struct res_lb_sample *s, size_t n)
+{
+    d->lb = xcalloc(n + 1, sizeof(*d->lb));
+    d->nlb = n;
+    for (size_t i = 0; i < n; i++) {
+        d->lb[i] = s[i];
+        d->lb[i].zone = xstrdup(s[i].zone ? s[i].zone : "");
+    }
+    for (size_t f = 0; f < d->nfaults; f++) {
+        struct res_fault *x = &d->faults[f];
+        long before = in_service_at(d, x->inject_us, false);
+        if (before < 0)
+            continue;
+        x->asg_known = true;
+        x->asg_before = (uint32_t)before;
+        x->asg_min = (uint32_t)before;
+        bool dipped = false;
+        for (size_t i = 0; i < n; i++) {
+            if (d->lb[i].t_us < x->inject_us || !d->lb[i].have_in_service)
+                continue;
+            long now = in_service_at(d, d->lb[i].t_us, true);
+            if (now < (long)x->asg_min)
+                x->asg_min = (uint32_t)now;
+            dipped |= now < before;
+            if (dipped && now >= before && !x->asg_restored) {
+                x->asg_restored = true;
+                x->asg_restored_us = d->lb[i].t_us - x->inject_us;
+            }
+        }
+    }
 }
 
 /* ---- writing ---- */
@@ -220,6 +289,19 @@ char *res_to_json(const struct res_doc *d)
         num(lat, "ratio", round(f->latency_ratio * 100.0) / 100.0);
         cJSON_AddBoolToObject(x, "undone", f->undone);
         str(x, "undo_error", f->undo_error);
+        if (f->asg_known) {
+            cJSON *g = cJSON_AddObjectToObject(x, "asg");
+            num(g, "in_service_before", f->asg_before);
+            num(g, "in_service_min", f->asg_min);
+            cJSON_AddBoolToObject(g, "dipped", f->asg_min < f->asg_before);
+            if (f->asg_restored) {
+                num(g, "restored_us", (double)f->asg_restored_us);
+                num(g, "restored_s", secs(f->asg_restored_us));
+            } else {
+                cJSON_AddNullToObject(g, "restored_us");
+                cJSON_AddNullToObject(g, "restored_s");
+            }
+        }
         cJSON_AddItemToArray(fa, x);
     }
     cJSON *sc = cJSON_AddObjectToObject(o, "score");
@@ -236,6 +318,19 @@ char *res_to_json(const struct res_doc *d)
         str(x, "got", d->checks[i].got);
         cJSON_AddBoolToObject(x, "passed", d->checks[i].passed);
         cJSON_AddItemToArray(ch, x);
+    }
+    if (d->nlb) {
+        cJSON *lb = cJSON_AddArrayToObject(o, "lb_health");
+        for (size_t i = 0; i < d->nlb; i++) {
+            cJSON *x = cJSON_CreateObject();
+            num(x, "t_us", (double)d->lb[i].t_us);
+            str(x, "zone", d->lb[i].zone);
+            num(x, "healthy", d->lb[i].healthy);
+            num(x, "total", d->lb[i].total);
+            if (d->lb[i].have_in_service)
+                num(x, "in_service", d->lb[i].in_service);
+            cJSON_AddItemToArray(lb, x);
+        }
     }
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);

@@ -35,6 +35,20 @@ struct res_fault {
     double latency_ratio;
     bool undone;      /* undone successfully (by the run or by recover) */
     char *undo_error; /* the last undo failure, if it was not undone */
+    /* the auto scaling group (aws, from the samples below): InService instances just before
+     * the fault, the lowest count after it, and when it was back (restored_known) */
+    bool asg_known, asg_restored;
+    uint32_t asg_before, asg_min;
+    uint64_t asg_restored_us; /* from injection */
+};
+
+/* What the load balancer (and the auto scaling group) saw per zone, one sample per change. */
+struct res_lb_sample {
+    uint64_t t_us; /* run clock */
+    char *zone;
+    uint32_t healthy, total;
+    bool have_in_service;
+    uint32_t in_service;
 };
 
 struct res_doc {
@@ -53,6 +67,8 @@ struct res_doc {
     struct ms_check *checks;
     size_t nchecks;
     bool passed;
+    struct res_lb_sample *lb; /* in time order; see res_add_lb */
+    size_t nlb;
 };
 
 /* Why requests were `not_sent` (result.json "not_sent_why", the scorecard): a limit of the
@@ -66,6 +82,14 @@ struct res_doc {
 /* Builds the document from a journal and its measurements (copies what it needs). */
 void res_build(const struct jn_run *run, const struct ms_result *m, const char *status,
                int exit_code, const char *reason, struct res_doc *out);
+/* Appends one sample (in_service < 0: unknown) to a growing array (at most 100000); and frees
+ * such an array. */
+void res_lb_note(struct res_lb_sample **v, size_t *n, size_t *cap, uint64_t t, const char *zone,
+                 uint32_t healthy, uint32_t total, long in_service);
+void res_lb_free(struct res_lb_sample *v, size_t n);
+/* Adds the run's load-balancer samples (copied) and derives each fault's auto scaling
+ * figures from them. */
+void res_add_lb(struct res_doc *d, const struct res_lb_sample *s, size_t n);
 /* result.json text (pretty, ends with a newline); caller frees. */
 char *res_to_json(const struct res_doc *d);
 /* Parses result.json text. Returns 0, or -1 with *err. Free with res_free. */

@@ -158,6 +158,8 @@ struct runner {
     /* load balancer view */
     struct tgt_inventory lb;
     bool lb_known;
+    struct res_lb_sample *lbs; /* each change of a zone's view, for result.json */
+    size_t nlbs, lbcap;
     uint64_t next_health_us, next_progress_us;
     bool settle_announced;
 };
@@ -443,9 +445,14 @@ static void poll_health(struct runner *r, uint64_t t)
         healthy += z->healthy;
         total += z->total;
         const struct tgt_zone_health *old = r->lb_known ? zone_in(&r->lb, z->zone) : NULL;
+        if (old && old->healthy == z->healthy && old->total == z->total &&
+            old->have_in_service == z->have_in_service && old->in_service == z->in_service)
+            continue;
         if (r->lb_known && (!old || old->healthy != z->healthy || old->total != z->total))
             emit(r, RUN_EV_LB, t, "load balancer: zone %s %u/%u healthy%s", z->zone, z->healthy,
                  z->total, z->healthy == 0 ? " (routing around it)" : "");
+        res_lb_note(&r->lbs, &r->nlbs, &r->lbcap, t, z->zone, z->healthy, z->total,
+                    z->have_in_service ? (long)z->in_service : -1);
     }
     tgt_inventory_free(&r->lb);
     r->lb = inv;
@@ -675,8 +682,10 @@ static bool prepare_target(struct runner *r)
         return false;
     }
     char *err = NULL;
-    if (r->ops->open(&s->target, &r->ts, &err) < 0) {
-        stop_run(r, RUN_ERROR, "cannot open the %s target: %s", r->ops->kind, err);
+    int orc = r->ops->open(&s->target, &r->ts, &err);
+    if (orc < 0) {
+        stop_run(r, orc == -2 ? RUN_INVALID : RUN_ERROR, "cannot open the %s target: %s",
+                 r->ops->kind, err);
         free(err);
         return false;
     }
@@ -1005,6 +1014,7 @@ static void finish(struct runner *r, struct run_outcome *out)
     }
     res_build(&jr, &m, run_status_name(r->status), run_status_exit(r->status), r->reason,
               &out->doc);
+    res_add_lb(&out->doc, r->lbs, r->nlbs);
     out->have_doc = true;
     char *json = res_to_json(&out->doc);
     out->result_path = xasprintf("%s/result.json", r->run_dir);
@@ -1045,6 +1055,7 @@ static void cleanup(struct runner *r)
     run_unlock(r->lock_fd);
     r->lock_fd = -1;
     tgt_inventory_free(&r->lb);
+    res_lb_free(r->lbs, r->nlbs);
     for (size_t i = 0; i < r->nsteps; i++) {
         free(r->steps[i].action);
         free(r->steps[i].summary);

@@ -162,6 +162,8 @@ void scn_free(struct scn_scenario *s)
     free(t->aws_load_balancer);
     free(t->aws_target_group);
     free(t->aws_asg);
+    free(t->aws_account);
+    free(t->aws_vpc);
     struct scn_load *l = &s->load;
     free(l->method);
     for (size_t i = 0; i < l->nheaders; i++) {

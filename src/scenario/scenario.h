@@ -84,6 +84,9 @@ struct scn_target {
     char *aws_load_balancer; /* name or ARN */
     char *aws_target_group;  /* name or ARN */
     char *aws_asg;           /* auto scaling group name, optional */
+    char *aws_account;       /* required: the 12-digit account the credentials must belong to */
+    char *aws_vpc;           /* NULL = the VPC of the target group, else of the tagged instances */
+    bool aws_suspend_az_rebalance; /* suspend the ASG's AZRebalance during blackhole_zone */
 };
 
 enum scn_status_kind { SCN_STATUS_EXACT, SCN_STATUS_CLASS, SCN_STATUS_RANGE };

@@ -30,8 +30,17 @@ static const char *const target_keys_lab[] = {"lab_dir", NULL};
 static const char *const target_keys_ssh[] = {
     "user",     "port",    "key",  "known_hosts", "strict_host_key", "connect_timeout",
     "parallel", "service", "sudo", NULL};
-static const char *const target_keys_aws[] = {"region",        "endpoint",     "profile", "tags",
-                                              "load_balancer", "target_group", "asg",     NULL};
+static const char *const target_keys_aws[] = {"region",
+                                              "endpoint",
+                                              "profile",
+                                              "tags",
+                                              "load_balancer",
+                                              "target_group",
+                                              "asg",
+                                              "account",
+                                              "vpc",
+                                              "suspend_az_rebalance",
+                                              NULL};
 static const char *const target_kinds[] = {"lab", "ssh", "aws", NULL};
 
 static bool in_list(const char *const *l, const char *s)
@@ -315,10 +324,10 @@ void sp_parse_target(struct ctx *c, const cJSON *tn)
             parse_zone_list(c, zn, "$.target.zones", &zcap);
         else
             c->zones_known = false; /* resolved from AWS at run time */
+        /* region: the scenario's, else AWS_REGION / AWS_DEFAULT_REGION / the profile's, at run
+         * time (the target says so when none is found) */
         const cJSON *rn = sp_get(tn, "region");
-        if (!rn) {
-            sp_missing(c, tn, P, "region", "(like \"eu-west-1\")");
-        } else if (sp_get_text(c, tn, "region", P, 64, &t->aws_region) > 0) {
+        if (rn && sp_get_text(c, tn, "region", P, 64, &t->aws_region) > 0) {
             for (const char *q = t->aws_region; *q; q++) {
                 if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-')) {
                     sp_diag(c, sp_off_of(c, rn), "$.target.region",
@@ -334,10 +343,29 @@ void sp_parse_target(struct ctx *c, const cJSON *tn)
             t->aws_endpoint = NULL;
         }
         sp_get_text(c, tn, "profile", P, SCN_MAX_NAME, &t->aws_profile);
+        if (!sp_get(tn, "tags"))
+            sp_missing(c, tn, P, "tags",
+                       "(the opt-in tags: zonedef only touches instances carrying them)");
         sp_get_kv(c, tn, "tags", P, 50, false, &t->aws_tags, &t->naws_tags);
         sp_get_text(c, tn, "load_balancer", P, 2048, &t->aws_load_balancer);
         sp_get_text(c, tn, "target_group", P, 2048, &t->aws_target_group);
         sp_get_text(c, tn, "asg", P, 255, &t->aws_asg);
+        const cJSON *an = sp_get(tn, "account");
+        if (!an) {
+            sp_missing(c, tn, P, "account", "(the 12-digit AWS account id the run must be in)");
+        } else if (sp_get_text(c, tn, "account", P, 16, &t->aws_account) > 0) {
+            size_t n = strlen(t->aws_account), d = strspn(t->aws_account, "0123456789");
+            if (n != 12 || d != n)
+                sp_diag(c, sp_off_of(c, an), "$.target.account",
+                        "'%s' is not an AWS account id (12 digits, like \"123456789012\")",
+                        t->aws_account);
+        }
+        const cJSON *vn = sp_get(tn, "vpc");
+        if (vn && sp_get_text(c, tn, "vpc", P, 64, &t->aws_vpc) > 0 &&
+            !zd_str_has_prefix(t->aws_vpc, "vpc-"))
+            sp_diag(c, sp_off_of(c, vn), "$.target.vpc", "'%s' is not a VPC id (like \"vpc-0abc\")",
+                    t->aws_vpc);
+        sp_get_bool(c, tn, "suspend_az_rebalance", P, &t->aws_suspend_az_rebalance);
     }
 }
 

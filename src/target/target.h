@@ -42,8 +42,10 @@ struct tgt_instance {
 
 struct tgt_zone_health {
     char *zone;
-    uint32_t healthy; /* servers the load balancer sends traffic to */
-    uint32_t total;   /* servers it knows of in this zone */
+    uint32_t healthy;     /* servers the load balancer sends traffic to */
+    uint32_t total;       /* servers it knows of in this zone */
+    bool have_in_service; /* aws with an auto scaling group: */
+    uint32_t in_service;  /* its instances InService in this zone */
 };
 
 struct tgt_inventory {
@@ -57,7 +59,9 @@ void tgt_inventory_free(struct tgt_inventory *inv); /* frees the contents, not i
 struct tgt_ops {
     const char *kind; /* "lab", "ssh", "aws": also the "kind" field of every action */
 
-    /* Opens the target described by the scenario. Returns 0 and *state, or -1 with *err. */
+    /* Opens the target described by the scenario. Returns 0 and *state, -1 with *err, or -2
+     * with *err when the target refuses the configuration itself (wrong account, credentials
+     * refused: invalid input, nothing was changed). */
     int (*open)(const struct scn_target *cfg, void **state, char **err);
     void (*close)(void *state);
     /* A string that names the target for locking ("lab:/path/to/lab-dir"); caller frees. */
@@ -76,6 +80,12 @@ struct tgt_ops {
     int (*undo)(void *state, const char *action_json, char **err);
     /* Per-zone health as the load balancer sees it (lb_health probes, the capacity guard). */
     int (*health)(void *state, struct tgt_inventory *inv, char **err);
+    /* Optional (NULL = not offered). check: what a step would act on, resolved against the real
+     * target, and the permissions proven without changing anything (AWS DryRun); *report is
+     * lines for people. sweep: finds what this kind made and left behind without any journal
+     * (AWS: network ACLs tagged by zonedef) and undoes it; *report says what was done. */
+    int (*check)(void *state, const struct scn_step *step, char **report, char **err);
+    int (*sweep)(void *state, char **report, char **err);
 };
 
 /* The ops for a scenario's target kind, or for an action's "kind" string; NULL if unknown. */
@@ -92,5 +102,6 @@ bool tgt_action_irreversible(const char *action_json);
 
 /* Implementations (one per target module). */
 extern const struct tgt_ops tgt_lab_ops;
+extern const struct tgt_ops tgt_aws_ops;
 
 #endif

@@ -1,0 +1,240 @@
+/*
+ * Unit tests for hostcmd: the host command lines run under a real /bin/sh here, and the tests
+ * check what they did (a hostile value stays one literal word and creates nothing; burners and
+ * dead-man's switches start, are found again by their tag and go away).
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "target/hostcmd.h"
+
+/* Runs cmd with /bin/sh -c; stdout (at most 4 KiB) into out. Returns the exit status. */
+static int sh(const char *cmd, char *out, size_t n)
+{
+    char *full = xasprintf("{ %s\n} 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    free(full);
+    if (!p)
+        return -1;
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Alive and not a zombie (an orphan's zombie waits for whoever reaps here). */
+static bool alive(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+static void test_quote(void)
+{
+    static const char *const hostile[] = {
+        "'; touch /tmp/zonedef-hc-pwned; '",
+        "$(touch /tmp/zonedef-hc-pwned)",
+        "`touch /tmp/zonedef-hc-pwned`",
+        "a\nb\ntouch /tmp/zonedef-hc-pwned",
+        "\"quoted\" and 'single'",
+        "",
+        "back\\slash $HOME *",
+    };
+    unlink("/tmp/zonedef-hc-pwned");
+    for (size_t i = 0; i < ZD_ARRAY_LEN(hostile); i++) {
+        char *q = hc_quoted(hostile[i]);
+        /* printf %s of the one word, then a marker: the value comes back byte for byte */
+        char *cmd = xasprintf("printf '%%s|' %s", q);
+        char out[4096];
+        CHECK_EQ_INT(sh(cmd, out, sizeof(out)), 0);
+        char *want = xasprintf("%s|", hostile[i]);
+        CHECK_EQ_STR(out, want);
+        free(want);
+        free(cmd);
+        free(q);
+    }
+    CHECK(access("/tmp/zonedef-hc-pwned", F_OK) != 0);
+    char *q = hc_quoted("it's");
+    CHECK_EQ_STR(q, "'it'\\''s'");
+    free(q);
+}
+
+static void test_tags_and_bad_args(void)
+{
+    CHECK(hc_tag_valid("bh_1a2b_3"));
+    CHECK(!hc_tag_valid(""));
+    CHECK(!hc_tag_valid("Bad"));
+    CHECK(!hc_tag_valid("a;b"));
+    CHECK(!hc_tag_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 41 */
+    CHECK(hc_blackhole("x;rm", 22) == NULL);
+    CHECK(hc_blackhole("ok", 0) == NULL);
+    CHECK(hc_cpu_stress("ok", 0, 50, 10) == NULL);
+    CHECK(hc_cpu_stress("ok", 1, 101, 10) == NULL);
+    CHECK(hc_deadman_arm("ok", "", 10) == NULL);
+    CHECK(hc_signal(HC_BY_NAME, "x", 12345) == NULL);
+    CHECK(hc_exec("") == NULL);
+    CHECK_EQ_STR(hc_signal_name(SIGSTOP), "STOP");
+}
+
+static void test_privileged_and_exec(void)
+{
+    char *p = hc_privileged("echo 'a b'", true);
+    CHECK_EQ_STR(p, "sudo -n sh -c 'echo '\\''a b'\\'''");
+    free(p);
+    p = hc_privileged("true", false);
+    CHECK_EQ_STR(p, "true");
+    free(p);
+    CHECK(hc_sudo_needs_password("sudo: a password is required"));
+    CHECK(!hc_sudo_needs_password("permission denied"));
+    char *e = hc_exec("echo \"$((1+2))\"; exit 7");
+    char out[256];
+    CHECK_EQ_INT(sh(e, out, sizeof(out)), 7);
+    CHECK_EQ_STR(out, "3\n");
+    free(e);
+}
+
+static void test_signal_by_name(void)
+{
+    /* a process of a name nobody else uses: a copy of sleep */
+    char out[4096];
+    CHECK_EQ_INT(sh("cp /bin/sleep /tmp/zdhcsleep && (/tmp/zdhcsleep 30 </dev/null >/dev/null 2>&1 "
+                    "&) ; sleep 0.2",
+                    out, sizeof(out)),
+                 0);
+    char *c = hc_signal(HC_BY_NAME, "zdhcsleep", SIGSTOP);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    CHECK_CONTAINS(out, "pids ");
+    free(c);
+    CHECK_EQ_INT(sh("ps -o stat= -C zdhcsleep", out, sizeof(out)), 0);
+    CHECK(out[0] == 'T');
+    c = hc_signal(HC_BY_NAME, "zdhcsleep", SIGKILL);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    free(c);
+    c = hc_signal(HC_BY_NAME, "zdhcsleep", SIGCONT);
+    sh("sleep 0.2", out, sizeof(out));
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), HC_EXIT_NOTHING);
+    CHECK_CONTAINS(out, "no process named zdhcsleep");
+    free(c);
+    c = hc_signal(HC_BY_PIDFILE, "/nonexistent/x.pid", SIGTERM);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), HC_EXIT_NOTHING);
+    free(c);
+    unlink("/tmp/zdhcsleep");
+}
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int n = 0, ch;
+    while ((ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+static void test_cpu_stress(void)
+{
+    char out[4096];
+    char *c = hc_cpu_stress("hctest_cpu", 2, 50, 20);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    free(c);
+    CHECK_CONTAINS(out, "pids ");
+    CHECK_EQ_INT(count_lines("/tmp/zonedef-hctest_cpu.cpu"), 2);
+    int p1 = 0, p2 = 0;
+    CHECK_EQ_INT(sscanf(out, "pids %d %d", &p1, &p2), 2);
+    CHECK(p1 > 0 && alive(p1));
+    c = hc_cpu_stress_undo("hctest_cpu");
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0); /* idempotent */
+    free(c);
+    for (int i = 0; i < 100 && (alive(p1) || alive(p2)); i++)
+        usleep(20000);
+    CHECK(!alive(p1));
+    CHECK(!alive(p2));
+    CHECK(access("/tmp/zonedef-hctest_cpu.cpu", F_OK) != 0);
+}
+
+static void test_deadman(void)
+{
+    char out[4096];
+    unlink("/tmp/zonedef-hctest-fired");
+    /* armed, it fires by itself */
+    char *c = hc_deadman_arm("hctest_dm1", "touch /tmp/zonedef-hctest-fired", 1);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    CHECK_CONTAINS(out, "deadman ");
+    free(c);
+    int i;
+    for (i = 0; i < 150 && access("/tmp/zonedef-hctest-fired", F_OK) != 0; i++)
+        usleep(20000);
+    CHECK(access("/tmp/zonedef-hctest-fired", F_OK) == 0);
+    unlink("/tmp/zonedef-hctest-fired");
+    /* armed then cancelled, it never fires */
+    c = hc_deadman_arm("hctest_dm2", "touch /tmp/zonedef-hctest-fired", 1);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    free(c);
+    int pid = 0;
+    CHECK_EQ_INT(sscanf(out, "deadman pid %d", &pid), 1);
+    c = hc_deadman_cancel("hctest_dm2");
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    CHECK_CONTAINS(out, "cancelled");
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0); /* idempotent */
+    CHECK_EQ_STR(out, "");
+    free(c);
+    usleep(1500000);
+    CHECK(access("/tmp/zonedef-hctest-fired", F_OK) != 0);
+    CHECK(pid > 0 && !alive(pid));
+}
+
+/* In a network namespace of its own (root only): the table goes in, applying twice is a no-op,
+ * undo takes it out, undo twice succeeds. */
+static void test_blackhole(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "skipped: needs root (blackhole in a network namespace)\n");
+        return;
+    }
+    char *bh = hc_blackhole("hctest_bh", 22), *un = hc_blackhole_undo("hctest_bh");
+    char *qb = hc_quoted(bh), *qu = hc_quoted(un);
+    char *cmd = xasprintf("unshare -n sh -c \"sh -c %s && sh -c %s && nft list table inet "
+                          "zonedef_hctest_bh | grep -c 'tcp dport 22 accept' && sh -c %s && sh -c "
+                          "%s && nft list tables | grep -c zonedef_; true\"",
+                          qb, qb, qu, qu);
+    char out[4096];
+    CHECK_EQ_INT(sh(cmd, out, sizeof(out)), 0);
+    CHECK_EQ_STR(out, "via nft\nvia nft\n2\n0\n"); /* in and out */
+    free(cmd);
+    free(qb);
+    free(qu);
+    free(bh);
+    free(un);
+}
+
+static void test_preflight(void)
+{
+    char *c = hc_preflight();
+    char out[4096];
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    CHECK_CONTAINS(out, "nft ");
+    CHECK_CONTAINS(out, "iptables ");
+    CHECK_CONTAINS(out, "uid ");
+    free(c);
+}
+
+int main(void)
+{
+    TH_RUN(test_quote, test_tags_and_bad_args, test_privileged_and_exec, test_signal_by_name,
+           test_cpu_stress, test_deadman, test_blackhole, test_preflight);
+}
