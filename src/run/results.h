@@ -53,6 +53,8 @@ struct res_doc {
     struct ms_check *checks;
     size_t nchecks;
     bool passed;
+    char *version; /* the zonedef that wrote it (read back; written as ZD_VERSION) */
+    char *command; /* the command line, secrets redacted (NULL when not recorded) */
 };
 
 /* Builds the document from a journal and its measurements (copies what it needs). */

@@ -160,6 +160,7 @@ struct runner {
     bool lb_known;
     uint64_t next_health_us, next_progress_us;
     bool settle_announced;
+    struct run_event xev; /* the extras of the next emit (step, zone), cleared by it */
 };
 
 static void emit(struct runner *r, enum run_event_kind k, uint64_t t, const char *fmt, ...)
@@ -172,7 +173,8 @@ static void emit(struct runner *r, enum run_event_kind k, uint64_t t, const char
     va_start(ap, fmt);
     char *text = xvasprintf(fmt, ap);
     va_end(ap);
-    struct run_event ev = {k, t, text};
+    struct run_event ev = r->xev;
+    ev.kind = k, ev.t_us = t, ev.text = text, r->xev = (struct run_event){0};
     r->o->on_event(r->o->ctx, &ev);
     free(text);
 }
@@ -277,6 +279,7 @@ static int inject(struct runner *r, struct step_rt *st)
     }
     st->state = ST_ACTIVE; /* from here on it may be applied: always undone */
     st->inject_us = t;
+    r->xev = (struct run_event){.step = s->name, .for_us = s->for_us};
     emit(r, RUN_EV_INJECT, t, "inject %s %s: %s", fname, s->name, st->summary);
     int rc = 0;
     if (st->spike)
@@ -336,6 +339,7 @@ static int undo(struct runner *r, struct step_rt *st)
         free(err);
         return -1;
     }
+    r->xev.step = s->name;
     emit(r, RUN_EV_UNDO, t, "undone %s %s: %s", scn_fault_name(s->fault), s->name, st->summary);
     return 0;
 }
@@ -443,9 +447,16 @@ static void poll_health(struct runner *r, uint64_t t)
         healthy += z->healthy;
         total += z->total;
         const struct tgt_zone_health *old = r->lb_known ? zone_in(&r->lb, z->zone) : NULL;
-        if (r->lb_known && (!old || old->healthy != z->healthy || old->total != z->total))
+        if (!r->lb_known || !old || old->healthy != z->healthy || old->total != z->total) {
+            struct sbuf sb = SBUF_INIT; /* journaled for the reports' capacity chart */
+            sbuf_addf(&sb, "{\"type\":\"lb\",\"healthy\":%u,\"total\":%u,\"t_us\":%llu,\"zone\":",
+                      z->healthy, z->total, (unsigned long long)t);
+            sbuf_add_json_str(&sb, z->zone), sbuf_addc(&sb, '}');
+            r->jn ? jn_append(r->jn, sbuf_str(&sb), NULL) : 0, sbuf_free(&sb);
+            r->xev = (struct run_event){.zone = z->zone, .healthy = z->healthy, .total = z->total};
             emit(r, RUN_EV_LB, t, "load balancer: zone %s %u/%u healthy%s", z->zone, z->healthy,
                  z->total, z->healthy == 0 ? " (routing around it)" : "");
+        }
     }
     tgt_inventory_free(&r->lb);
     r->lb = inv;
@@ -513,6 +524,7 @@ static void live_events(struct runner *r)
                 st->announced_detect = true;
                 char p[32];
                 fmt_ms(p, sizeof(p), o->detect_p99_us);
+                r->xev.step = st->s->name;
                 emit(r, RUN_EV_DETECTED, st->inject_us + o->ttd_us,
                      "detected %s: error rate %.1f%%, p99 %s (TTD %.1fs)", st->s->name,
                      o->detect_error_rate * 100.0, p, (double)o->ttd_us / 1e6);
@@ -520,6 +532,7 @@ static void live_events(struct runner *r)
             if (o->recovered && !st->announced_recover &&
                 (o->detected || st->state == ST_DONE || st->s->for_us == 0)) {
                 st->announced_recover = true;
+                r->xev.step = st->s->name;
                 if (o->detected)
                     emit(r, RUN_EV_RECOVERED, st->inject_us + o->ttr_us,
                          "recovered from %s: users see the steady state again (TTR %.1fs)",
@@ -553,6 +566,8 @@ static void collect(struct runner *r, bool all)
         ZD_GROW(r->iv, r->ivcap, r->niv + 1);
         to_ms_interval(&st, &r->iv[r->niv]);
         r->niv++;
+        r->xev = (struct run_event){.iv = &r->iv[r->niv - 1]};
+        emit(r, RUN_EV_INTERVAL, st.start_us, "interval %zu complete", r->niv - 1);
         added = true;
     }
     if (!added)
@@ -1005,6 +1020,7 @@ static void finish(struct runner *r, struct run_outcome *out)
     }
     res_build(&jr, &m, run_status_name(r->status), run_status_exit(r->status), r->reason,
               &out->doc);
+    out->doc.command = r->o->command_line ? xstrdup(r->o->command_line) : NULL;
     out->have_doc = true;
     char *json = res_to_json(&out->doc);
     out->result_path = xasprintf("%s/result.json", r->run_dir);
