@@ -4,6 +4,7 @@
  * gates on. SIGINT/SIGTERM only set a flag: the runner then undoes every fault (a second Ctrl-C
  * changes nothing) and the run exits 3.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -106,6 +107,8 @@ static void print_line(const struct printer *p, enum run_event_kind k, uint64_t 
 /* Prints the held lines that can no longer be preceded by a late one (all of them with all). */
 static void flush_held(struct printer *p, bool all)
 {
+    if (p->live && !all)
+        return; /* the live view owns the screen: the lines come after it */
     size_t k = 0;
     while (k < p->nheld && (all || p->pending == 0 || p->held[k].t_us + p->hold_us <= p->now_us)) {
         print_line(p, p->held[k].kind, p->held[k].t_us, p->held[k].text);
@@ -325,9 +328,9 @@ static char *command_line(int argc, char **argv)
             shown = rp_url_display(eq && !strstr(a, "://") ? eq + 1 : a);
         else
             shown = rp_redact(a);
-        bool plain = strspn(shown, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                   "0123456789-_./=:,@*") == strlen(shown) &&
-                     *shown;
+        bool plain = *shown != '\0'; /* needs no quoting for a POSIX shell */
+        for (const unsigned char *q = (const unsigned char *)shown; *q; q++)
+            plain &= isalnum(*q) || strchr("-_./=:,@*", *q) || *q >= 0x80;
         sbuf_addc(&sb, ' ');
         if (plain) {
             sbuf_adds(&sb, shown);
@@ -453,7 +456,7 @@ int cmd_run(int argc, char **argv)
 
     char *dir = out_dir ? xstrdup(out_dir) : default_out(scn->name);
     struct printer pr = {.color = !ci && zd_color(1), .quiet = quiet, .ci = ci};
-    if (nnotify && !dry) {
+    if (nnotify) {
         char *err = NULL;
         if (!(pr.nf = rp_notify_new(notify, nnotify, scn->name, dir, &err))) {
             zd_error("run: %s", err);
@@ -461,6 +464,10 @@ int cmd_run(int argc, char **argv)
             free(dir);
             scn_free(scn);
             return ZD_EXIT_USAGE;
+        }
+        if (dry) { /* checked; a dry run posts nothing */
+            rp_notify_close(pr.nf, 0, NULL);
+            pr.nf = NULL;
         }
     }
     uint64_t win = scn->steady.window_us, hld = scn->steady.hold_us;

@@ -209,6 +209,10 @@ static void journal_line(struct rp_run *r, const cJSON *o, size_t *evcap, size_t
         r->cap[r->ncap++] = (struct rp_cap){
             t, xstrdup(gstr(o, "zone")), (uint32_t)gu64(o, "healthy"), (uint32_t)gu64(o, "total")};
         zone_seen(r, gstr(o, "zone"));
+        const struct rp_cap *c = &r->cap[r->ncap - 1];
+        add_ev(r, evcap, RP_EV_LB, t, -1,
+               xasprintf("load balancer: zone %s %u/%u healthy%s", c->zone, c->healthy, c->total,
+                         c->healthy == 0 ? " (routing around it)" : ""));
     }
 }
 
