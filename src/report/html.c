@@ -113,6 +113,20 @@ static double nice_ceil(double v)
     return n * e;
 }
 
+/* A tick step for an axis of about four ticks: finer steps so a flat line is not at half height. */
+static double tick_step(double v)
+{
+    if (!(v > 0))
+        return 1;
+    double e = pow(10, floor(log10(v)));
+    double m = v / e;
+    static const double steps[] = {1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+        if (m <= steps[i] + 1e-9)
+            return steps[i] * e;
+    return 10 * e;
+}
+
 struct pts {
     size_t n;
     double *t_s;                    /* bucket start, seconds */
@@ -402,7 +416,7 @@ static void timeline_svg(struct sbuf *o, const struct rp_run *r, const struct pt
     double rmax = 0;
     for (size_t i = 0; i < p->n; i++)
         rmax = p->rate[i] > rmax ? p->rate[i] : rmax;
-    rmax = nice_ceil(rmax * 1.1 / 4) * 4;
+    rmax = tick_step(rmax * 1.1 / 4) * 4;
     struct lin lr = {y_rate, ph, rmax};
     panel_frame(o, y_rate, ph, "Requests per second");
     for (int k = 0; k <= 4; k++) {

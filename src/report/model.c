@@ -333,27 +333,6 @@ void rp_free(struct rp_run *r)
     memset(r, 0, sizeof(*r));
 }
 
-int rp_write_files(const struct rp_run *r, const char *dir, char **err)
-{
-    static const char *const names[] = {RP_FILE_HTML, RP_FILE_JUNIT, RP_FILE_MD};
-    for (size_t i = 0; i < 3; i++) {
-        struct sbuf sb = SBUF_INIT;
-        if (i == 0)
-            rp_html(r, &sb);
-        else if (i == 1)
-            rp_junit(r, &sb);
-        else
-            rp_markdown(r, &sb);
-        char *path = xasprintf("%s/%s", dir, names[i]);
-        int rc = zd_write_file_atomic(path, sbuf_str(&sb), sb.len, err);
-        free(path);
-        sbuf_free(&sb);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* ---- sparkline (used by the Markdown summary and the comparison) ---- */
 
 void rp_sparkline(const double *y, size_t n, size_t width, struct sbuf *out)

@@ -8,7 +8,8 @@
  * redaction; html.c the self-contained HTML page with inline SVG charts; text.c JUnit XML and
  * the Markdown summary; compare.c two runs side by side; live.c the live terminal view (it
  * renders frames into a buffer, cmd/run.c writes them); notify.c webhook notifications
- * (generic JSON, Slack, Datadog events) posted from a thread of their own.
+ * (generic JSON, Slack, Datadog events) posted from a thread of their own; write.c the files a
+ * run leaves.
  * May use: base, and from run/ only results.h and journal.h (with measure.h and load's
  * timeline.h and hist.h, the types those two are made of).
  * Used by: cmd/ (report, and run for the live view and the files it writes). Never the runner's

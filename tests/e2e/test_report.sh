@@ -4,7 +4,8 @@
 # headless Chromium (DOM and screenshot), the JUnit file against the Ant schema, the Markdown
 # table and --summary, re-rendering the run directory, --compare, and the webhooks (generic,
 # Slack and Datadog bodies) on a receiver on loopback. A second, short run is interrupted with
-# Ctrl-C: the terminal is restored and a stalled webhook does not hold the run. About 40 s.
+# Ctrl-C: the terminal is restored and a stalled webhook does not hold the run; a third, --ci,
+# checks the plain lines' time order. About 50 s.
 . "$(dirname "$0")/../lib.sh"
 
 if ! need_root; then
@@ -194,6 +195,18 @@ for f in result.json journal.jsonl report.html junit.xml summary.md; do
     check_eq "no webhook secret in $f" 0 "$(grep -c -e hooksecret -e SLACKSECRET "$R/$f")"
 done
 check_not_contains "no webhook secret on the screen" "$end" "SLACKSECRET"
+
+# ---- plain lines (--ci): in time order, a late detection put where it happened --------------
+sed -e 's/"for": "5s"/"for": "3s"/' -e 's/"settle": "3s"/"settle": "2s"/' -e 's/report-zone-b/report-ci/' \
+    "$TMP/rep.json" >"$TMP/ci.json"
+run_zd out rc run "$TMP/ci.json" --out "$TMP/ci" --ci --no-reports
+check_eq "ci run passes" 0 "$rc"
+stamps=$(printf '%s\n' "$out" | sed -n 's/^\[ *\([0-9.]*\)s\] .*/\1/p')
+check "ci: every event line is in time order" [ -n "$stamps" -a "$(printf '%s\n' "$stamps" | sort -n)" = "$stamps" ]
+check_match "ci: detection before the load balancer's reaction" "$(printf '%s' "$out" | tr '\n' ' ')" \
+    '\] detected zone-b-dark.*\] load balancer: zone b 0/2 healthy'
+check_not_contains "ci: no escape sequences" "$out" $'\033['
+check "ci: --no-reports wrote none" [ ! -e "$TMP/ci/report.html" ]
 
 # ---- Ctrl-C with a stalled webhook: the terminal comes back, the run is not held -------------
 sed -e 's/"for": "5s"/"for": "30s"/' -e 's/report-zone-b/report-int/' "$TMP/rep.json" >"$TMP/int.json"
