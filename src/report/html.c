@@ -96,6 +96,7 @@ static const char *css =
     ".tag.inject{background:#fde68a}.tag.detected,.tag.guard,.tag.undo_failed,"
     ".tag.apply_failed,.tag.probe_fail{background:#fecaca}"
     ".tag.recovered,.tag.undo,.tag.probe_ok{background:#bbf7d0}.tag.lb{background:#dbeafe}"
+    ".nw{white-space:nowrap}"
     "code{font:15px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}"
     "@media (max-width:800px){.score{grid-template-columns:1fr}}"
     "@media print{body{background:#fff;font-size:12pt}main{max-width:none;padding:0}"
@@ -638,7 +639,8 @@ static void scorecard(struct sbuf *o, const struct rp_run *r)
             esc(o, f->fault);
             sbuf_adds(o, "<br><span class='muted'>");
             escr(o, f->summary);
-            sbuf_addf(o, "</span></td><td>%.1f s</td><td>", (double)f->inject_us / 1e6);
+            sbuf_addf(o, "</span></td><td class='nw'>%.1f s</td><td class='nw'>",
+                      (double)f->inject_us / 1e6);
             if (f->detected) {
                 sbuf_adds(o, rp_fmt_us(f->ttd_us, a, sizeof(a)));
                 if (st && st->expect_detect_us) {
@@ -649,7 +651,7 @@ static void scorecard(struct sbuf *o, const struct rp_run *r)
             } else {
                 sbuf_adds(o, "<span class='muted'>not detected</span>");
             }
-            sbuf_adds(o, "</td><td>");
+            sbuf_adds(o, "</td><td class='nw'>");
             bool ttr_ok = f->recovered && (double)f->ttr_us / 1e6 <= f->recovery_budget_s;
             if (f->recovered)
                 sbuf_addf(o, "%s <span class='%s'>%s %g s</span>",
@@ -705,7 +707,8 @@ static void plan_table(struct sbuf *o, const struct rp_run *r)
         esc(o, s->name);
         sbuf_adds(o, "</b></td><td>");
         esc(o, s->fault);
-        sbuf_addf(o, "</td><td>%.1f s</td><td>%s</td><td>", (double)s->at_us / 1e6,
+        sbuf_addf(o, "</td><td class='nw'>%.1f s</td><td class='nw'>%s</td><td>",
+                  (double)s->at_us / 1e6,
                   s->for_us ? rp_fmt_us(s->for_us, a, sizeof(a)) : "instant");
         if (s->expect_recovery_us)
             sbuf_addf(o, "recovery ≤ %s ", rp_fmt_us(s->expect_recovery_us, a, sizeof(a)));
