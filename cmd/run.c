@@ -1,8 +1,10 @@
 /*
- * run: `zonedef run FILE`: parses the scenario, hands it to the runner (src/run/runner.c), prints
- * one line per phase and event as they happen, then the scorecard, and exits with the code CI
- * gates on. SIGINT/SIGTERM only set a flag: the runner then undoes every fault (a second Ctrl-C
- * changes nothing) and the run exits 3.
+ * run: `zonedef run FILE`: parses the scenario, hands it to the runner (src/run/runner.c), shows
+ * what happens — the live view (src/report/live.c, redrawn by a thread of ours) on a terminal,
+ * else one line per phase and event in time order — then the scorecard; writes the reports
+ * (src/report/), posts webhook notifications, and exits with the code CI gates on.
+ * SIGINT/SIGTERM only set a flag: the runner then undoes every fault (a second Ctrl-C changes
+ * nothing), the terminal is restored, and the run exits 3.
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -24,16 +26,24 @@
 
 static const char usage[] =
     "usage: zonedef run FILE [--var NAME=VALUE]... [--out DIR] [--ci] [--dry-run] [--quiet]\n"
+    "                        [--no-reports] [--summary FILE] [--notify [FORMAT=]URL]... "
+    "[--no-live]\n"
     "\n"
     "Runs a scenario: traffic through the load balancer, faults on schedule, always undone;\n"
-    "measures time to detect and to recover, scores the run and writes result.json and\n"
-    "journal.jsonl to reports/<scenario>-<UTC time>/.\n"
+    "measures time to detect and to recover, scores the run and writes result.json,\n"
+    "journal.jsonl, report.html, junit.xml and summary.md to reports/<scenario>-<UTC time>/.\n"
+    "On a terminal it draws a live view; otherwise one line per event, in time order.\n"
     "\n"
     "  --var NAME=VALUE  set a scenario variable (repeatable; wins over the environment)\n"
     "  --out DIR         write the results to DIR instead\n"
-    "  --ci              no colour and no progress lines; end with one compact summary line\n"
+    "  --ci              no colour, no live view, no progress lines; end with one summary line\n"
     "  --dry-run         resolve the target and print what would happen; change nothing\n"
     "  --quiet           print only problems and the scorecard\n"
+    "  --no-reports      write no report.html, junit.xml, summary.md\n"
+    "  --summary FILE    append the Markdown summary to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")\n"
+    "  --notify [FORMAT=]URL  post events to a webhook (repeatable); FORMAT json (default),\n"
+    "                    slack or datadog; never blocks the run\n"
+    "  --no-live         plain event lines even on a terminal\n"
     "\n"
     "exit: 0 passed, 1 expectations not met (or the steady state did not hold first),\n"
     "2 invalid input, 3 aborted (faults undone), 4 an undo failed (run 'zonedef recover'),\n"
