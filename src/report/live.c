@@ -19,8 +19,8 @@
 
 #include "base/banned.h"
 
-#define COL_US     500000ull /* one chart column */
-#define MAX_COLS   1024u     /* ring of chart columns */
+#define MAX_COLS   16384u    /* ring of intervals the charts draw from (27 min at 100 ms) */
+#define NOW_US     500000ull /* the "now" numbers: the last half second of complete intervals */
 #define MAX_EVENTS 256u
 #define MAX_ZONES  16u
 
@@ -50,15 +50,15 @@ struct rp_live {
     struct rp_live_plan plan;
     bool utf8, color;
     char *phase;
-    struct lcol cols[MAX_COLS];
-    uint64_t last_col; /* highest column index fed + 1 */
+    struct lcol cols[MAX_COLS]; /* one per interval, by interval index modulo the ring */
+    uint64_t last_col;          /* highest interval index fed + 1 */
+    uint64_t unit_us;           /* the interval length */
     struct lev ev[MAX_EVENTS];
     size_t nev;
     struct lfault *faults;
     size_t nfaults;
     struct lzone zones[MAX_ZONES];
     size_t nzones;
-    uint64_t last_iv_end_us;
 };
 
 struct rp_live *rp_live_new(const struct rp_live_plan *plan, bool utf8, bool color)
@@ -72,6 +72,7 @@ struct rp_live *rp_live_new(const struct rp_live_plan *plan, bool utf8, bool col
     lv->utf8 = utf8;
     lv->color = color;
     lv->phase = xstrdup("starting");
+    lv->unit_us = plan->interval_us ? plan->interval_us : 100000;
     return lv;
 }
 
@@ -154,7 +155,7 @@ void rp_live_zone(struct rp_live *lv, const char *zone, uint32_t healthy, uint32
 
 void rp_live_interval(struct rp_live *lv, const struct ms_interval *iv)
 {
-    uint64_t c = iv->start_us / COL_US;
+    uint64_t c = iv->start_us / lv->unit_us;
     if (c + MAX_COLS < lv->last_col)
         return; /* older than the ring */
     for (uint64_t k = lv->last_col; k <= c; k++)
@@ -168,8 +169,6 @@ void rp_live_interval(struct rp_live *lv, const struct ms_interval *iv)
     x->set = true;
     if (c + 1 > lv->last_col)
         lv->last_col = c + 1;
-    if (iv->start_us + lv->plan.interval_us > lv->last_iv_end_us)
-        lv->last_iv_end_us = iv->start_us + lv->plan.interval_us;
 }
 
 bool rp_live_fits(int cols, int rows)
@@ -243,36 +242,88 @@ static void fmt_clock(uint64_t us, char *b, size_t n)
     snprintf(b, n, "%u:%02u", s / 60, s % 60);
 }
 
-static bool in_fault(const struct rp_live *lv, uint64_t t)
+/* Whether [t, t + len) overlaps a fault that was injected (the charts tint those columns). */
+static bool in_fault(const struct rp_live *lv, uint64_t t, uint64_t len)
 {
     for (size_t i = 0; i < lv->nfaults; i++) {
         const struct lfault *f = &lv->faults[i];
-        uint64_t end = f->for_us ? f->at_us + f->for_us : f->at_us + COL_US;
-        if (t + COL_US > f->at_us && t < end)
+        uint64_t end = f->for_us ? f->at_us + f->for_us : f->at_us + 1;
+        if (t + len > f->at_us && t < end)
             return true;
     }
     return false;
 }
 
+/* The chart columns: `span` intervals each, the plan's length across the width (the run so far
+ * from the left, like the plan strip above); a run longer than planned scrolls. */
+struct cols {
+    int width;
+    uint64_t span, first; /* intervals per column; the interval index of column 0 */
+};
+
+static struct cols columns(const struct rp_live *lv, int width)
+{
+    struct cols c = {width, 1, 0};
+    uint64_t planned = lv->plan.planned_us / lv->unit_us + 1;
+    c.span = (planned + (uint64_t)width - 1) / (uint64_t)width;
+    if (c.span == 0)
+        c.span = 1;
+    if ((uint64_t)width * c.span > MAX_COLS) /* the ring holds no more */
+        c.span = MAX_COLS / (uint64_t)width;
+    uint64_t used = (lv->last_col + c.span - 1) / c.span;
+    if (used > (uint64_t)width)
+        c.first = (used - (uint64_t)width) * c.span;
+    return c;
+}
+
+struct agg {
+    uint64_t total, errors, p50_us, p99_us;
+    size_t n; /* intervals with data */
+};
+
+/* Sums intervals [from, to) that the ring still holds. */
+static struct agg sum(const struct rp_live *lv, uint64_t from, uint64_t to)
+{
+    struct agg g = {0};
+    if (to > lv->last_col)
+        to = lv->last_col;
+    if (lv->last_col > MAX_COLS && from < lv->last_col - MAX_COLS)
+        from = lv->last_col - MAX_COLS;
+    for (uint64_t i = from; i < to; i++) {
+        const struct lcol *x = &lv->cols[i % MAX_COLS];
+        if (!x->set)
+            continue;
+        g.total += x->total;
+        g.errors += x->errors;
+        g.p50_us = x->p50_us > g.p50_us ? x->p50_us : g.p50_us;
+        g.p99_us = x->p99_us > g.p99_us ? x->p99_us : g.p99_us;
+        g.n++;
+    }
+    return g;
+}
+
+static double rate_of(const struct rp_live *lv, const struct agg *g)
+{
+    return g->n ? (double)g->total / ((double)g->n * (double)lv->unit_us / 1e6) : 0;
+}
+
+static double err_of(const struct agg *g)
+{
+    return g->total ? (double)g->errors / (double)g->total : 0;
+}
+
 static const char *const blocks8[] = {" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
 static const char *const ascii8[] = {" ", ".", ".", "-", "-", "=", "=", "#", "#"};
 
-/* A chart of `rows` rows: row r (0 = top) of value v scaled to max. */
-static void chart_row(struct ln *l, const struct rp_live *lv, int width, int row, int rows,
-                      bool errors, double max, double threshold)
+/* A chart of `rows` rows: row r (0 = top) of each column's value scaled to max. */
+static void chart_row(struct ln *l, const struct rp_live *lv, const struct cols *cs, int row,
+                      int rows, bool errors, double max, double threshold)
 {
-    uint64_t last = lv->last_col;
-    for (int c = 0; c < width; c++) {
-        int64_t idx = (int64_t)last - width + c;
-        bool fault = false;
-        double v = -1;
-        if (idx >= 0) {
-            const struct lcol *x = &lv->cols[idx % MAX_COLS];
-            fault = in_fault(lv, (uint64_t)idx * COL_US);
-            if (x->set)
-                v = errors ? (x->total ? (double)x->errors / (double)x->total : 0)
-                           : (double)x->total / ((double)COL_US / 1e6);
-        }
+    for (int c = 0; c < cs->width; c++) {
+        uint64_t from = cs->first + (uint64_t)c * cs->span;
+        struct agg g = sum(lv, from, from + cs->span);
+        bool fault = g.n && in_fault(lv, from * lv->unit_us, cs->span * lv->unit_us);
+        double v = g.n ? (errors ? err_of(&g) : rate_of(lv, &g)) : -1;
         double levels = v < 0 ? 0 : max > 0 ? v / max * rows * 8 : 0;
         if (v > 0 && levels < 1)
             levels = 1;
@@ -283,7 +334,7 @@ static void chart_row(struct ln *l, const struct rp_live *lv, int width, int row
             k = 1;
         const char *sgr = errors ? (v > threshold ? "31" : "33") : "36";
         char style[32];
-        snprintf(style, sizeof(style), "%s%s", sgr, fault ? ";48;5;236" : "");
+        snprintf(style, sizeof(style), "%s%s", sgr, fault ? ";48;5;237" : "");
         put(l, style, lv->utf8 ? blocks8[k] : ascii8[k]);
     }
 }
@@ -328,44 +379,38 @@ void rp_live_frame(struct rp_live *lv, uint64_t now_us, int cols, int rows, stru
     put(&l, active ? "1;97;41" : "1;30;47", right);
     end_line(&l, false);
     used++;
-    /* 2: the plan strip: elapsed, fault windows, now */
-    int sw = l.max - 4;
-    put(&l, NULL, "  ");
-    for (int c = 0; c < sw; c++) {
-        uint64_t t = p->planned_us ? p->planned_us * (uint64_t)c / (uint64_t)sw : 0;
+    /* 2: the plan strip over the charts' columns: fault windows, elapsed */
+    struct cols cs = columns(lv, l.max - 16);
+    put(&l, "2", "  plan");
+    pad_to(&l, 16);
+    for (int c = 0; c < cs.width; c++) {
+        uint64_t t = (cs.first + (uint64_t)c * cs.span) * lv->unit_us, len = cs.span * lv->unit_us;
         bool f = false;
         for (size_t i = 0; i < p->nsteps; i++) {
-            uint64_t end = p->steps[i].at_us +
-                           (p->steps[i].for_us ? p->steps[i].for_us : p->planned_us / sw + 1);
-            f |= t >= p->steps[i].at_us && t < end;
+            uint64_t end = p->steps[i].at_us + (p->steps[i].for_us ? p->steps[i].for_us : 1);
+            f |= t + len > p->steps[i].at_us && t < end;
         }
         bool past = t <= now_us;
         const char *ch = lv->utf8 ? (f ? "▆" : "━") : (f ? "#" : "=");
-        put(&l, past ? (f ? "33" : "34") : (f ? "2;33" : "2"), ch);
+        put(&l, past ? (f ? "1;33" : "34") : (f ? "2;33" : "2"), ch);
     }
     end_line(&l, false);
-    used++;
-    /* 3-9: charts */
-    int cw = l.max - 18;
+    end_line(&l, false);
+    used += 2;
+    /* 4-10: charts */
     double rmax = 0, emax = p->steady_error_rate * 2;
-    for (int c = 0; c < cw; c++) {
-        int64_t idx = (int64_t)lv->last_col - cw + c;
-        if (idx < 0)
+    for (int c = 0; c < cs.width; c++) {
+        uint64_t from = cs.first + (uint64_t)c * cs.span;
+        struct agg g = sum(lv, from, from + cs.span);
+        if (!g.n)
             continue;
-        const struct lcol *x = &lv->cols[idx % MAX_COLS];
-        if (!x->set)
-            continue;
-        double r = (double)x->total / ((double)COL_US / 1e6);
-        double e = x->total ? (double)x->errors / (double)x->total : 0;
-        rmax = r > rmax ? r : rmax;
-        emax = e > emax ? e : emax;
+        rmax = rate_of(lv, &g) > rmax ? rate_of(lv, &g) : rmax;
+        emax = err_of(&g) > emax ? err_of(&g) : emax;
     }
-    const struct lcol *cur = lv->last_col ? &lv->cols[(lv->last_col - 1) % MAX_COLS] : NULL;
-    /* the last column may still fill: show the one before as "now" when present */
-    if (lv->last_col >= 2 && lv->cols[(lv->last_col - 2) % MAX_COLS].set)
-        cur = &lv->cols[(lv->last_col - 2) % MAX_COLS];
-    double now_rate = cur && cur->set ? (double)cur->total / ((double)COL_US / 1e6) : 0;
-    double now_err = cur && cur->set && cur->total ? (double)cur->errors / (double)cur->total : 0;
+    uint64_t nowspan = NOW_US / lv->unit_us ? NOW_US / lv->unit_us : 1;
+    struct agg cur = sum(lv, lv->last_col > nowspan ? lv->last_col - nowspan : 0, lv->last_col);
+    double now_rate = rate_of(lv, &cur);
+    double now_err = err_of(&cur);
     for (int r = 0; r < 3; r++) {
         if (r == 0)
             putf(&l, "1", "  %-10s", "requests/s");
@@ -374,10 +419,12 @@ void rp_live_frame(struct rp_live *lv, uint64_t now_us, int cols, int rows, stru
         else
             putf(&l, "2", "  max %6.0f", rmax);
         pad_to(&l, 16);
-        chart_row(&l, lv, cw, r, 3, false, rmax * 1.05, 0);
+        chart_row(&l, lv, &cs, r, 3, false, rmax * 1.05, 0);
         end_line(&l, false);
         used++;
     }
+    end_line(&l, false);
+    used++;
     for (int r = 0; r < 3; r++) {
         if (r == 0)
             putf(&l, "1", "  %-10s", "errors");
@@ -387,16 +434,16 @@ void rp_live_frame(struct rp_live *lv, uint64_t now_us, int cols, int rows, stru
         else
             putf(&l, "2", "  max %5.1f%%", emax * 100.0);
         pad_to(&l, 16);
-        chart_row(&l, lv, cw, r, 3, true, emax, p->steady_error_rate);
+        chart_row(&l, lv, &cs, r, 3, true, emax, p->steady_error_rate);
         end_line(&l, false);
         used++;
     }
     /* latency against the steady state */
     put(&l, "1", "  latency     ");
-    if (cur && cur->set) {
-        putf(&l, NULL, "p50 %s   ", rp_fmt_us(cur->p50_us, a, sizeof(a)));
-        bool bad = p->steady_p99_us && cur->p99_us > p->steady_p99_us;
-        putf(&l, bad ? "1;31" : "1;32", "p99 %s", rp_fmt_us(cur->p99_us, a, sizeof(a)));
+    if (cur.n) {
+        putf(&l, NULL, "p50 %s   ", rp_fmt_us(cur.p50_us, a, sizeof(a)));
+        bool bad = p->steady_p99_us && cur.p99_us > p->steady_p99_us;
+        putf(&l, bad ? "1;31" : "1;32", "p99 %s", rp_fmt_us(cur.p99_us, a, sizeof(a)));
     } else {
         put(&l, "2", "waiting for the first complete interval");
     }

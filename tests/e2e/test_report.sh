@@ -44,8 +44,6 @@ wait_screen() {
     return 1
 }
 
-out=$("$ZD" lab up 2>&1)
-check "lab up" [ $? -eq 0 ]
 cat >"$TMP/rep.json" <<'EOF'
 {
   "name": "report-zone-b",
@@ -60,6 +58,33 @@ cat >"$TMP/rep.json" <<'EOF'
   "expect": { "availability": 0.5, "min_score": 10 }
 }
 EOF
+
+# ---- when the live view is used (no lab needed: the run stops at 'the lab is not up') -------
+# live_try TERM COLS: the screen after a run that cannot start: "ran NAME" when the live view drew,
+# "running NAME" for plain lines; then whether the main screen and the cursor are back
+live_try() {
+    cat >"$TMP/try.sh" <<EOF
+ZONEDEF_LAB_DIR='$TMP/nolab' LANG=C.UTF-8 TERM=$1 '$ZD' run '$TMP/rep.json' --out '$TMP/try-$1-$2'
+echo ZD-EXIT=\$?
+sleep 60
+EOF
+    tm new-session -d -s try -x "$2" -y 30 "bash '$TMP/try.sh'"
+    wait_screen try "ZD-EXIT=" 20
+    tm capture-pane -p -t try -S -100 | tr '\n' ' ' | sed 's/  */ /g'
+    echo " alt=$(tm display -p -t try '#{alternate_on}') cursor=$(tm display -p -t try '#{cursor_flag}')"
+    tm kill-session -t try
+}
+o=$(live_try xterm-256color 100)
+check_contains "live: used on a 100x30 terminal" "$o" "ran report-zone-b: zone b dark"
+check_contains "live: the error after it, terminal restored" "$o" "the lab is not up"
+check_contains "live: main screen and cursor back" "$o" "alt=0 cursor=1"
+o=$(live_try dumb 100)
+check_contains "live: not with TERM=dumb (plain lines)" "$o" "running report-zone-b: zone b dark"
+o=$(live_try xterm-256color 70)
+check_contains "live: not on a terminal narrower than 80 (plain lines)" "$o" "running report-zone-b:"
+
+out=$("$ZD" lab up 2>&1)
+check "lab up" [ $? -eq 0 ]
 R=$TMP/run
 # the command runs under bash: it goes on after zonedef handled Ctrl-C, so the exit code shows
 cat >"$TMP/run1.sh" <<EOF
