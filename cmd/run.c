@@ -466,9 +466,17 @@ int cmd_run(int argc, char **argv)
 
     char *dir = out_dir ? xstrdup(out_dir) : default_out(scn->name);
     struct printer pr = {.color = !ci && zd_color(1), .quiet = quiet, .ci = ci};
+    /* the threads of ours (notifications, the live view) never take SIGINT/SIGTERM: the
+     * runner's thread does, as without them */
+    sigset_t sigs, old_sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old_sigs);
     if (nnotify) {
         char *err = NULL;
         if (!(pr.nf = rp_notify_new(notify, nnotify, scn->name, dir, &err))) {
+            pthread_sigmask(SIG_SETMASK, &old_sigs, NULL);
             zd_error("run: %s", err);
             free(err);
             free(dir);
@@ -518,6 +526,7 @@ int cmd_run(int argc, char **argv)
             pr.live = false;
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old_sigs, NULL);
     struct run_outcome out;
     run_scenario(&ro, &out);
     int code = run_status_exit(out.status);

@@ -4,8 +4,8 @@
 # headless Chromium (DOM and screenshot), the JUnit file against the Ant schema, the Markdown
 # table and --summary, re-rendering the run directory, --compare, and the webhooks (generic,
 # Slack and Datadog bodies) on a receiver on loopback. A second, short run is interrupted with
-# Ctrl-C: the terminal is restored and a stalled webhook does not hold the run; a third, --ci,
-# checks the plain lines' time order. About 50 s.
+# Ctrl-C and a third with SIGTERM: the terminal is restored and a stalled webhook does not hold
+# the run; a --ci run checks the plain lines' time order. About a minute.
 . "$(dirname "$0")/../lib.sh"
 
 if ! need_root; then
@@ -257,5 +257,24 @@ check "interrupt: done within 12 s of Ctrl-C despite a webhook that never answer
     [ $(((t1 - t0) / 1000000)) -lt 12000 ]
 check_eq "interrupt: no black-hole left" 0 "$(nft list tables 2>/dev/null | grep -c zonedef_bh_)"
 check "interrupt: --no-reports wrote none" [ ! -e "$TMP/int/report.html" ]
+
+# ---- SIGTERM: the same ----------------------------------------------------------------------
+cat >"$TMP/run3.sh" <<EOF
+LANG=C.UTF-8 TERM=xterm-256color '$ZD' run '$TMP/int.json' --out '$TMP/term' --no-reports &
+echo \$! >'$TMP/term.pid'
+wait \$!
+echo ZD-EXIT=\$?
+sleep 120
+EOF
+tm new-session -d -s $SESS-term -x 100 -y 30 "bash '$TMP/run3.sh'"
+check "sigterm: live view up with the fault active" wait_screen $SESS-term "FAULT ACTIVE" 20
+kill -TERM "$(cat "$TMP/term.pid")"
+check "sigterm: the run ends" wait_screen $SESS-term "ZD-EXIT=" 30
+te=$(tm capture-pane -p -t $SESS-term -S -400)
+check_contains "sigterm: exit 3, every fault undone" "$te" "every fault was undone"
+check_contains "sigterm: exit code 3" "$te" "ZD-EXIT=3"
+check_eq "sigterm: back on the main screen" 0 "$(tm display -p -t $SESS-term '#{alternate_on}')"
+check_eq "sigterm: cursor visible" 1 "$(tm display -p -t $SESS-term '#{cursor_flag}')"
+check_eq "sigterm: no black-hole left" 0 "$(nft list tables 2>/dev/null | grep -c zonedef_bh_)"
 
 finish
