@@ -110,7 +110,9 @@ static void print_line(const struct printer *p, enum run_event_kind k, uint64_t 
 {
     const char *c = p->color ? color_of(k) : "";
     FILE *f = is_problem(k) ? stderr : stdout;
-    fprintf(f, "%s[%7.1fs] %s%s\n", c, (double)t / 1e6, text, *c ? "\033[0m" : "");
+    char *shown = rp_redact(text); /* a URL's userinfo never reaches the screen */
+    fprintf(f, "%s[%7.1fs] %s%s\n", c, (double)t / 1e6, shown, *c ? "\033[0m" : "");
+    free(shown);
     fflush(f);
 }
 

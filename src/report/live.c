@@ -135,7 +135,7 @@ void rp_live_event(struct rp_live *lv, enum rp_ev_kind kind, uint64_t t_us, cons
     while (at > 0 && lv->ev[at - 1].t_us > t_us)
         at--;
     memmove(lv->ev + at + 1, lv->ev + at, (lv->nev - at) * sizeof(lv->ev[0]));
-    lv->ev[at] = (struct lev){kind, t_us, xstrdup(text ? text : "")};
+    lv->ev[at] = (struct lev){kind, t_us, rp_redact(text ? text : "")};
     lv->nev++;
 }
 

@@ -312,6 +312,8 @@ static void test_live(void)
                                 .nsteps = 1};
     struct rp_live *lv = rp_live_new(&plan, true, true);
     rp_live_phase(lv, "warm-up", 0);
+    rp_live_event(lv, RP_EV_PHASE, 0, "warm-up: 200 req/s through http://u:pw@127.0.0.1:1/", NULL,
+                  0);
     rp_live_zone(lv, "a", 2, 2);
     rp_live_zone(lv, "b", 2, 2);
     for (size_t i = 0; i < 40; i++) {
@@ -339,6 +341,8 @@ static void test_live(void)
         p += n + (nl ? 1 : 0);
     }
     CHECK_CONTAINS(f, "zone-b-outage");
+    CHECK_CONTAINS(f, "http://u:***@127.0.0.1:1/");
+    CHECK(strstr(f, "pw@") == NULL);
     CHECK_CONTAINS(f, "FAULT ACTIVE");
     CHECK_CONTAINS(f, "2.0s left");
     CHECK_CONTAINS(f, "DOWN");
