@@ -24,8 +24,8 @@ flock 9
 export ZONEDEF_LAB_DIR=$TMP/lab ZONEDEF_STATE_DIR=$TMP/state
 PORT=19650
 SESS=zdreport
-SOCK=zdreport-$$
-tm() { tmux -L "$SOCK" "$@"; } # a tmux server of our own: nobody else's sessions are touched
+SOCK=$TMP/tmux.sock
+tm() { tmux -S "$SOCK" "$@"; } # a tmux server of our own, its socket in TMP
 RECV=$ROOT/tests/helpers/webhook-recv.py
 python3 "$RECV" $PORT "$TMP/hooks.txt" 240 &
 RPID=$!
