@@ -29,6 +29,7 @@ void res_build(const struct jn_run *run, const struct ms_result *m, const char *
     d->target_kind = dup_or_null(run->target_kind);
     d->target_key = dup_or_null(run->target_key);
     d->run_dir = dup_or_null(run->run_dir);
+    d->version = xstrdup(ZD_VERSION);
     d->start_wall_us = run->start_wall_us;
     d->duration_us = (uint64_t)run->niv * run->interval_us;
     d->status = xstrdup(status);
@@ -103,6 +104,8 @@ void res_free(struct res_doc *d)
     free(d->faults);
     free(d->checks);
     res_lb_free(d->lb, d->nlb);
+    free(d->version);
+    free(d->command);
     memset(d, 0, sizeof(*d));
 }
 
@@ -232,6 +235,8 @@ char *res_to_json(const struct res_doc *d)
     str(t, "kind", d->target_kind);
     str(t, "key", d->target_key);
     str(o, "run_dir", d->run_dir);
+    if (d->command)
+        str(o, "command", d->command);
     char iso[40];
     str(o, "started_at", zd_iso8601(d->start_wall_us, iso, sizeof(iso)));
     num(o, "started_wall_us", (double)d->start_wall_us);
@@ -392,6 +397,8 @@ int res_parse(const char *text, struct res_doc *d, char **err)
         cJSON_Delete(o);
         return zd_err(err, "not a result.json of schema %d", RES_SCHEMA);
     }
+    d->version = gs(o, "zonedef");
+    d->command = gs(o, "command");
     d->scenario = gs(item(o, "scenario"), "name");
     d->scenario_path = gs(item(o, "scenario"), "path");
     d->target_kind = gs(item(o, "target"), "kind");

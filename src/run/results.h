@@ -69,6 +69,8 @@ struct res_doc {
     bool passed;
     struct res_lb_sample *lb; /* in time order; see res_add_lb */
     size_t nlb;
+    char *version; /* the zonedef that wrote it (read back; written as ZD_VERSION) */
+    char *command; /* the command line, secrets redacted (NULL when not recorded) */
 };
 
 /* Why requests were `not_sent` (result.json "not_sent_why", the scorecard): a limit of the

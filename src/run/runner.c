@@ -21,6 +21,7 @@
  * timeout; they hand results back through a small queue.
  */
 #include "run/runner.h"
+#include "run/run_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,10 +47,6 @@
 #include "base/util.h"
 
 #include "base/banned.h"
-
-#define TICK_US           10000ull
-#define HEALTH_EVERY_US   500000ull
-#define PROGRESS_EVERY_US 5000000ull
 
 /* ---- status ---- */
 
@@ -98,159 +95,6 @@ void run_outcome_free(struct run_outcome *o)
 
 /* ---- the run ---- */
 
-enum st_state { ST_PENDING, ST_ACTIVE, ST_DONE };
-
-struct step_rt {
-    const struct scn_step *s;
-    int idx;
-    enum st_state state;
-    bool spike;
-    char *action, *summary;
-    uint64_t inject_us;
-    uint64_t end_us;  /* when to undo; 0 = at the end of the run (instantaneous) */
-    uint64_t undo_us; /* when it was undone */
-    bool applied;     /* apply returned success */
-    bool announced_detect, announced_recover;
-};
-
-struct probe_msg {
-    size_t probe;
-    bool ok;
-    char *detail;
-    uint64_t t_us;
-};
-
-struct runner {
-    const struct run_opts *o;
-    const struct scn_scenario *scn;
-    const struct tgt_ops *ops;
-    void *ts;
-    char *key;
-    int lock_fd;
-    char *state_dir, *run_dir, *jpath;
-    struct journal *jn;
-    struct load *load;
-    struct timeline *tl;
-    struct step_rt *steps;
-    size_t nsteps;
-    struct ms_interval *iv;
-    size_t niv, ivcap;
-    uint64_t I;
-    double base_rate;
-    uint64_t run_end_us;
-
-    enum run_status status;
-    bool stopping; /* aborted / error / unsteady: leave the loop, undo everything */
-    char *reason;
-    struct sbuf undo_errors;
-    bool undo_failed;
-
-    /* probes */
-    pthread_t pthr;
-    bool pthr_started;
-    pthread_mutex_t mu;
-    struct probe_msg *q;
-    size_t nq, qcap;
-    volatile int pstop;
-    int *probe_last; /* -1 unknown, 0 failing, 1 passing */
-    uint64_t *probe_next;
-
-    /* load balancer view */
-    struct tgt_inventory lb;
-    bool lb_known;
-    struct res_lb_sample *lbs; /* each change of a zone's view, for result.json */
-    size_t nlbs, lbcap;
-    uint64_t next_health_us, next_progress_us;
-    bool settle_announced;
-};
-
-static void emit(struct runner *r, enum run_event_kind k, uint64_t t, const char *fmt, ...)
-    ZD_PRINTF(4, 5);
-static void emit(struct runner *r, enum run_event_kind k, uint64_t t, const char *fmt, ...)
-{
-    if (!r->o->on_event)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    char *text = xvasprintf(fmt, ap);
-    va_end(ap);
-    struct run_event ev = {k, t, text};
-    r->o->on_event(r->o->ctx, &ev);
-    free(text);
-}
-
-static uint64_t now_us(struct runner *r)
-{
-    return r->load ? load_elapsed_us(r->load) : 0;
-}
-
-/* Ends the run early with a status; the first reason wins. */
-static void stop_run(struct runner *r, enum run_status s, const char *fmt, ...) ZD_PRINTF(3, 4);
-static void stop_run(struct runner *r, enum run_status s, const char *fmt, ...)
-{
-    if (r->stopping)
-        return;
-    r->stopping = true;
-    r->status = s;
-    va_list ap;
-    va_start(ap, fmt);
-    r->reason = xvasprintf(fmt, ap);
-    va_end(ap);
-}
-
-static void guard_trip(struct runner *r, const char *guard, const char *fmt, ...) ZD_PRINTF(3, 4);
-static void guard_trip(struct runner *r, const char *guard, const char *fmt, ...)
-{
-    if (r->stopping)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    char *detail = xvasprintf(fmt, ap);
-    va_end(ap);
-    uint64_t t = now_us(r);
-    if (r->jn)
-        jn_rec_guard(r->jn, guard, detail, t, NULL);
-    emit(r, RUN_EV_GUARD, t, "abort: %s; undoing every fault", detail);
-    stop_run(r, RUN_ABORTED, "aborted: %s", detail);
-    free(detail);
-}
-
-static void journal_failed(struct runner *r, char *err)
-{
-    emit(r, RUN_EV_ERROR, now_us(r), "journal: %s", err);
-    stop_run(r, RUN_ERROR, "cannot write the journal: %s", err);
-    free(err);
-}
-
-static void fmt_ms(char *buf, size_t n, uint64_t us)
-{
-    if (us < 10000)
-        snprintf(buf, n, "%.1fms", (double)us / 1e3);
-    else if (us < 1000000)
-        snprintf(buf, n, "%.0fms", (double)us / 1e3);
-    else
-        snprintf(buf, n, "%.2fs", (double)us / 1e6);
-}
-
-static void to_ms_interval(const struct tl_stats *st, struct ms_interval *x)
-{
-    memset(x, 0, sizeof(*x));
-    x->start_us = st->start_us;
-    x->total = st->total;
-    x->errors = st->errors;
-    x->not_sent = st->counts[TL_NOT_SENT];
-    x->p50_us = st->p50_us;
-    x->p90_us = st->p90_us;
-    x->p99_us = st->p99_us;
-    x->max_us = st->max_us;
-}
-
-static struct ms_steady steady_of(const struct scn_scenario *s)
-{
-    return (struct ms_steady){s->steady.error_rate, s->steady.p99_us, s->steady.window_us,
-                              s->steady.hold_us};
-}
-
 /* ---- faults ---- */
 
 static int inject(struct runner *r, struct step_rt *st)
@@ -264,38 +108,39 @@ static int inject(struct runner *r, struct step_rt *st)
                                s->rate, r->base_rate, (unsigned long long)s->ramp_us);
         st->summary = xasprintf("traffic spike from %g to %g req/s", r->base_rate, s->rate);
     } else if (r->ops->prepare(r->ts, s, &st->action, &st->summary, &err) < 0) {
-        emit(r, RUN_EV_ERROR, now_us(r), "cannot prepare %s: %s", s->name, err);
-        stop_run(r, RUN_ERROR, "%s:%d:%d: cannot prepare step '%s': %s", r->scn->path, s->loc.line,
-                 s->loc.col, s->name, err);
+        rn_emit(r, RUN_EV_ERROR, rn_now_us(r), "cannot prepare %s: %s", s->name, err);
+        rn_stop_run(r, RUN_ERROR, "%s:%d:%d: cannot prepare step '%s': %s", r->scn->path,
+                    s->loc.line, s->loc.col, s->name, err);
         free(err);
         return -1;
     }
-    uint64_t t = now_us(r);
+    uint64_t t = rn_now_us(r);
     uint64_t wall = zd_wall_us();
     if (jn_rec_intent(r->jn, st->idx, s->name, fname, s->for_us, st->action, st->summary, t, wall,
                       &err) < 0) {
-        journal_failed(r, err);
+        rn_journal_failed(r, err);
         return -1;
     }
     st->state = ST_ACTIVE; /* from here on it may be applied: always undone */
     st->inject_us = t;
-    emit(r, RUN_EV_INJECT, t, "inject %s %s: %s", fname, s->name, st->summary);
+    r->xev = (struct run_event){.step = s->name, .for_us = s->for_us};
+    rn_emit(r, RUN_EV_INJECT, t, "inject %s %s: %s", fname, s->name, st->summary);
     int rc = 0;
     if (st->spike)
         load_set_rate(r->load, s->rate, s->ramp_us);
     else
         rc = r->ops->apply(r->ts, st->action, &err);
-    uint64_t t2 = now_us(r);
+    uint64_t t2 = rn_now_us(r);
     char *jerr = NULL;
     if (jn_rec_applied(r->jn, st->idx, rc == 0, rc == 0 ? NULL : err, t2, zd_wall_us(), &jerr) <
         0) {
         free(err);
-        journal_failed(r, jerr);
+        rn_journal_failed(r, jerr);
         return -1;
     }
     if (rc < 0) {
-        emit(r, RUN_EV_ERROR, t2, "cannot inject %s: %s", s->name, err);
-        stop_run(r, RUN_ERROR, "cannot inject step '%s' (%s): %s", s->name, fname, err);
+        rn_emit(r, RUN_EV_ERROR, t2, "cannot inject %s: %s", s->name, err);
+        rn_stop_run(r, RUN_ERROR, "cannot inject step '%s' (%s): %s", s->name, fname, err);
         free(err);
         return -1;
     }
@@ -307,11 +152,11 @@ static int inject(struct runner *r, struct step_rt *st)
 static int undo(struct runner *r, struct step_rt *st)
 {
     const struct scn_step *s = st->s;
-    uint64_t t = now_us(r);
+    uint64_t t = rn_now_us(r);
     char *err = NULL;
     /* the undo goes ahead even if the journal cannot take the record: undoing matters more */
     if (jn_rec_undo_intent(r->jn, st->idx, "run", t, zd_wall_us(), &err) < 0) {
-        emit(r, RUN_EV_WARN, t, "journal: %s", err);
+        rn_emit(r, RUN_EV_WARN, t, "journal: %s", err);
         free(err);
         err = NULL;
     }
@@ -320,17 +165,17 @@ static int undo(struct runner *r, struct step_rt *st)
         load_set_rate(r->load, r->base_rate, s->ramp_us);
     else
         rc = r->ops->undo(r->ts, st->action, &err);
-    uint64_t t2 = now_us(r);
+    uint64_t t2 = rn_now_us(r);
     char *jerr = NULL;
     if (jn_rec_undone(r->jn, st->idx, rc == 0, rc == 0 ? NULL : err, "run", t2, zd_wall_us(),
                       &jerr) < 0) {
-        emit(r, RUN_EV_WARN, t2, "journal: %s", jerr);
+        rn_emit(r, RUN_EV_WARN, t2, "journal: %s", jerr);
         free(jerr);
     }
     st->state = ST_DONE;
     st->undo_us = t;
     if (rc < 0) {
-        emit(r, RUN_EV_ERROR, t2, "undo of %s failed: %s", s->name, err);
+        rn_emit(r, RUN_EV_ERROR, t2, "undo of %s failed: %s", s->name, err);
         if (r->undo_errors.len)
             sbuf_adds(&r->undo_errors, "; ");
         sbuf_addf(&r->undo_errors, "%s (%s): %s", s->name, st->summary, err);
@@ -338,7 +183,8 @@ static int undo(struct runner *r, struct step_rt *st)
         free(err);
         return -1;
     }
-    emit(r, RUN_EV_UNDO, t, "undone %s %s: %s", scn_fault_name(s->fault), s->name, st->summary);
+    r->xev.step = s->name;
+    rn_emit(r, RUN_EV_UNDO, t, "undone %s %s: %s", scn_fault_name(s->fault), s->name, st->summary);
     return 0;
 }
 
@@ -362,305 +208,6 @@ static void undo_all(struct runner *r, bool only_instant)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* ---- probes ---- */
-
-static void *probe_thread(void *arg)
-{
-    struct runner *r = arg;
-    const struct scn_scenario *s = r->scn;
-    while (!r->pstop) {
-        uint64_t t = now_us(r);
-        for (size_t i = 0; i < s->nprobes && !r->pstop; i++) {
-            const struct scn_probe *p = &s->probes[i];
-            if (p->kind == SCN_PROBE_LB_HEALTH || t < r->probe_next[i])
-                continue;
-            r->probe_next[i] = t + (p->interval_us ? p->interval_us : 1000000);
-            char *detail = NULL;
-            bool ok = probe_run(p, &detail);
-            pthread_mutex_lock(&r->mu);
-            ZD_GROW(r->q, r->qcap, r->nq + 1);
-            r->q[r->nq++] = (struct probe_msg){i, ok, detail, t};
-            pthread_mutex_unlock(&r->mu);
-        }
-        zd_sleep_us(20000);
-    }
-    return NULL;
-}
-
-static void probe_result(struct runner *r, size_t i, bool ok, const char *detail, uint64_t t)
-{
-    const struct scn_probe *p = &r->scn->probes[i];
-    char *err = NULL;
-    if (jn_rec_probe(r->jn, p->name, ok, detail, t, &err) < 0) {
-        journal_failed(r, err);
-        return;
-    }
-    int now = ok ? 1 : 0;
-    if (r->probe_last[i] != now && (r->probe_last[i] != -1 || !ok))
-        emit(r, RUN_EV_PROBE, t, "probe %s %s: %s", p->name, ok ? "passes again" : "fails",
-             detail ? detail : "");
-    r->probe_last[i] = now;
-}
-
-static void drain_probes(struct runner *r)
-{
-    pthread_mutex_lock(&r->mu);
-    struct probe_msg *q = r->q;
-    size_t n = r->nq;
-    r->q = NULL;
-    r->nq = r->qcap = 0;
-    pthread_mutex_unlock(&r->mu);
-    for (size_t i = 0; i < n; i++) {
-        if (!r->stopping)
-            probe_result(r, q[i].probe, q[i].ok, q[i].detail, q[i].t_us);
-        free(q[i].detail);
-    }
-    free(q);
-}
-
-/* ---- the load balancer's view: events, capacity guard, lb_health probes ---- */
-
-static const struct tgt_zone_health *zone_in(const struct tgt_inventory *inv, const char *z)
-{
-    for (size_t i = 0; i < inv->nzones; i++)
-        if (inv->zones[i].zone && strcmp(inv->zones[i].zone, z) == 0)
-            return &inv->zones[i];
-    return NULL;
-}
-
-static void poll_health(struct runner *r, uint64_t t)
-{
-    if (!r->ops->health || t < r->next_health_us)
-        return;
-    r->next_health_us = t + HEALTH_EVERY_US;
-    struct tgt_inventory inv = {0};
-    char *err = NULL;
-    if (r->ops->health(r->ts, &inv, &err) < 0) {
-        free(err);
-        return;
-    }
-    uint32_t healthy = 0, total = 0;
-    for (size_t i = 0; i < inv.nzones; i++) {
-        const struct tgt_zone_health *z = &inv.zones[i];
-        healthy += z->healthy;
-        total += z->total;
-        const struct tgt_zone_health *old = r->lb_known ? zone_in(&r->lb, z->zone) : NULL;
-        if (old && old->healthy == z->healthy && old->total == z->total &&
-            old->have_in_service == z->have_in_service && old->in_service == z->in_service)
-            continue;
-        if (r->lb_known && (!old || old->healthy != z->healthy || old->total != z->total))
-            emit(r, RUN_EV_LB, t, "load balancer: zone %s %u/%u healthy%s", z->zone, z->healthy,
-                 z->total, z->healthy == 0 ? " (routing around it)" : "");
-        res_lb_note(&r->lbs, &r->nlbs, &r->lbcap, t, z->zone, z->healthy, z->total,
-                    z->have_in_service ? (long)z->in_service : -1);
-    }
-    tgt_inventory_free(&r->lb);
-    r->lb = inv;
-    r->lb_known = true;
-    const struct scn_guards *g = &r->scn->guards;
-    if (g->min_healthy_fraction >= 0 && total > 0 &&
-        (double)healthy / (double)total < g->min_healthy_fraction)
-        guard_trip(r, "min_healthy", "healthy capacity %u/%u is below %.0f%%", healthy, total,
-                   g->min_healthy_fraction * 100.0);
-    /* lb_health probes */
-    for (size_t i = 0; i < r->scn->nprobes && !r->stopping; i++) {
-        const struct scn_probe *p = &r->scn->probes[i];
-        if (p->kind != SCN_PROBE_LB_HEALTH || t < r->probe_next[i])
-            continue;
-        r->probe_next[i] = t + (p->interval_us ? p->interval_us : 1000000);
-        uint32_t h = 0;
-        for (size_t k = 0; k < r->lb.nzones; k++)
-            if (!p->zone || strcmp(p->zone, r->lb.zones[k].zone) == 0)
-                h += r->lb.zones[k].healthy;
-        char *d = xasprintf("%u healthy%s%s (want >= %u)", h, p->zone ? " in zone " : "",
-                            p->zone ? p->zone : "", p->min_healthy);
-        probe_result(r, i, h >= p->min_healthy, d, t);
-        free(d);
-    }
-}
-
-/* ---- intervals: journal, live events, error-rate guard ---- */
-
-static void live_events(struct runner *r)
-{
-    struct ms_fault_in *f = xcalloc(r->nsteps ? r->nsteps : 1, sizeof(*f));
-    struct step_rt **map = xcalloc(r->nsteps ? r->nsteps : 1, sizeof(*map));
-    size_t n = 0;
-    for (size_t i = 0; i < r->nsteps; i++) {
-        struct step_rt *st = &r->steps[i];
-        if (!st->applied)
-            continue;
-        f[n] = (struct ms_fault_in){.name = st->s->name,
-                                    .fault = scn_fault_name(st->s->fault),
-                                    .inject_us = st->inject_us,
-                                    .end_us = st->s->for_us ? st->inject_us + st->s->for_us
-                                                            : st->inject_us,
-                                    .expect_recovery_us = st->s->expect_recovery_us,
-                                    .expect_max_error_rate = -1};
-        map[n++] = st;
-    }
-    if (n == 0) {
-        free(f);
-        free(map);
-        return;
-    }
-    struct ms_input in = {.iv = r->iv,
-                          .n = r->niv,
-                          .interval_us = r->I,
-                          .steady = steady_of(r->scn),
-                          .faults = f,
-                          .nfaults = n,
-                          .expect = {.availability = -1, .max_error_rate = -1, .min_score = -1}};
-    struct ms_result m;
-    if (ms_compute(&in, &m, NULL) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            struct step_rt *st = map[i];
-            const struct ms_fault_out *o = &m.faults[i];
-            if (o->detected && !st->announced_detect) {
-                st->announced_detect = true;
-                char p[32];
-                fmt_ms(p, sizeof(p), o->detect_p99_us);
-                emit(r, RUN_EV_DETECTED, st->inject_us + o->ttd_us,
-                     "detected %s: error rate %.1f%%, p99 %s (TTD %.1fs)", st->s->name,
-                     o->detect_error_rate * 100.0, p, (double)o->ttd_us / 1e6);
-            }
-            if (o->recovered && !st->announced_recover &&
-                (o->detected || st->state == ST_DONE || st->s->for_us == 0)) {
-                st->announced_recover = true;
-                if (o->detected)
-                    emit(r, RUN_EV_RECOVERED, st->inject_us + o->ttr_us,
-                         "recovered from %s: users see the steady state again (TTR %.1fs)",
-                         st->s->name, (double)o->ttr_us / 1e6);
-                else
-                    emit(r, RUN_EV_RECOVERED, st->inject_us,
-                         "%s: no impact on users (steady state held)", st->s->name);
-            }
-        }
-        ms_result_free(&m);
-    }
-    free(f);
-    free(map);
-}
-
-/* Journals every newly complete interval (all of them when `all`); runs the error-rate guard
- * and the live detection/recovery events on them. */
-static void collect(struct runner *r, bool all)
-{
-    size_t upto = all ? tl_len(r->tl) : tl_complete(r->tl);
-    bool added = false;
-    while (r->niv < upto) {
-        struct tl_stats st;
-        if (tl_get(r->tl, r->niv, &st) < 0)
-            break;
-        char *err = NULL;
-        if (jn_rec_interval(r->jn, r->niv, &st, &err) < 0) {
-            journal_failed(r, err);
-            return;
-        }
-        ZD_GROW(r->iv, r->ivcap, r->niv + 1);
-        to_ms_interval(&st, &r->iv[r->niv]);
-        r->niv++;
-        added = true;
-    }
-    if (!added)
-        return;
-    const struct scn_guards *g = &r->scn->guards;
-    if (g->abort_error_rate >= 0 && !r->stopping && !all) {
-        size_t span = (size_t)((g->abort_for_us + r->I - 1) / r->I);
-        if (span == 0)
-            span = 1;
-        if (r->niv >= span) {
-            struct ms_range rg;
-            ms_range_of(r->iv, r->niv, r->I, r->niv - span, r->niv, &rg);
-            if (rg.requests > 0 && rg.error_rate > g->abort_error_rate) {
-                char d[32];
-                guard_trip(r, "error_rate", "error rate %.1f%% above %g%% for %s",
-                           rg.error_rate * 100.0, g->abort_error_rate * 100.0,
-                           zd_fmt_duration(g->abort_for_us, d, sizeof(d)));
-            }
-        }
-    }
-    if (!r->stopping)
-        live_events(r);
-}
-
-/* After the load stopped: an interval journaled as complete that gained results afterwards (a
- * request recorded later than the engine promised) is journaled again; the reader keeps the last
- * record of an interval, so the measurements see every request. */
-static void recheck(struct runner *r)
-{
-    size_t fixed = 0;
-    for (size_t i = 0; i < r->niv; i++) {
-        struct tl_stats st;
-        struct ms_interval x;
-        if (tl_get(r->tl, i, &st) < 0)
-            continue;
-        to_ms_interval(&st, &x);
-        if (memcmp(&x, &r->iv[i], sizeof(x)) == 0)
-            continue;
-        char *err = NULL;
-        if (jn_rec_interval(r->jn, i, &st, &err) < 0) {
-            journal_failed(r, err);
-            return;
-        }
-        r->iv[i] = x;
-        fixed++;
-    }
-    if (fixed)
-        emit(r, RUN_EV_WARN, now_us(r),
-             "%zu interval%s gained results after they were reported complete; journaled again",
-             fixed, fixed == 1 ? "" : "s");
-}
-
-static void progress(struct runner *r, uint64_t t)
-{
-    if (t < r->next_progress_us)
-        return;
-    r->next_progress_us = t + PROGRESS_EVERY_US;
-    size_t span = (size_t)(PROGRESS_EVERY_US / r->I);
-    if (r->niv == 0)
-        return;
-    size_t from = r->niv > span ? r->niv - span : 0;
-    struct ms_range rg;
-    ms_range_of(r->iv, r->niv, r->I, from, r->niv, &rg);
-    double secs = (double)(rg.to_us - rg.from_us) / 1e6;
-    char p50[32], p99[32];
-    fmt_ms(p50, sizeof(p50), rg.p50_us);
-    fmt_ms(p99, sizeof(p99), rg.p99_us);
-    emit(r, RUN_EV_PROGRESS, rg.to_us,
-         "traffic: %.0f req/s, errors %.1f%%, p50 %s, p99 %s (%.1fs-%.1fs)",
-         secs > 0 ? (double)rg.requests / secs : 0.0, rg.error_rate * 100.0, p50, p99,
-         (double)rg.from_us / 1e6, (double)rg.to_us / 1e6);
-}
-
-/* The steady state over the last `hold` before now, read from the live timeline (intervals
- * still completing included: what has finished counts). */
-static bool steady_before(struct runner *r, uint64_t t, char **why, struct ms_range *rg)
-{
-    size_t to = (size_t)(t / r->I);
-    size_t len = tl_len(r->tl);
-    if (to > len)
-        to = len;
-    size_t h = (size_t)((r->scn->steady.hold_us + r->I - 1) / r->I);
-    size_t from = to > h ? to - h : 0;
-    struct ms_interval *x = xcalloc(to ? to : 1, sizeof(*x));
-    for (size_t i = from; i < to; i++) {
-        struct tl_stats st;
-        if (tl_get(r->tl, i, &st) == 0)
-            to_ms_interval(&st, &x[i]);
-    }
-    struct ms_steady sd = steady_of(r->scn);
-    ms_range_of(x, to, r->I, from, to, rg);
-    bool ok = ms_hold_inside(x, to, from, to, r->I, &sd, why);
-    if (ok && rg->requests == 0) {
-        free(*why);
-        *why = xstrdup("no request completed before the first fault");
-        ok = false;
-    }
-    free(x);
-    return ok;
-}
-
 /* ---- set-up ---- */
 
 static bool prepare_target(struct runner *r)
@@ -669,38 +216,38 @@ static bool prepare_target(struct runner *r)
     static const char *const kinds[] = {"lab", "ssh", "aws"};
     r->ops = tgt_ops_for(s->target.kind);
     if (!r->ops) {
-        stop_run(r, RUN_INVALID, "%s:%d:%d: target kind '%s' is not available in this build",
-                 s->path, s->target.loc.line, s->target.loc.col, kinds[s->target.kind]);
+        rn_stop_run(r, RUN_INVALID, "%s:%d:%d: target kind '%s' is not available in this build",
+                    s->path, s->target.loc.line, s->target.loc.col, kinds[s->target.kind]);
         return false;
     }
     for (size_t i = 0; i < s->nsteps; i++) {
         const struct scn_step *st = &s->steps[i];
         if (st->fault == SCN_FAULT_TRAFFIC_SPIKE || r->ops->supports(st->fault))
             continue;
-        stop_run(r, RUN_INVALID, "%s:%d:%d: the %s target cannot do '%s' (step '%s')", s->path,
-                 st->loc.line, st->loc.col, r->ops->kind, scn_fault_name(st->fault), st->name);
+        rn_stop_run(r, RUN_INVALID, "%s:%d:%d: the %s target cannot do '%s' (step '%s')", s->path,
+                    st->loc.line, st->loc.col, r->ops->kind, scn_fault_name(st->fault), st->name);
         return false;
     }
     char *err = NULL;
     int orc = r->ops->open(&s->target, &r->ts, &err);
     if (orc < 0) {
-        stop_run(r, orc == -2 ? RUN_INVALID : RUN_ERROR, "cannot open the %s target: %s",
-                 r->ops->kind, err);
+        rn_stop_run(r, orc == -2 ? RUN_INVALID : RUN_ERROR, "cannot open the %s target: %s",
+                    r->ops->kind, err);
         free(err);
         return false;
     }
     r->key = r->ops->key(r->ts);
     struct tgt_inventory inv = {0};
     if (r->ops->resolve(r->ts, &inv, &err) < 0) {
-        stop_run(r, RUN_ERROR, "cannot resolve the %s target: %s", r->ops->kind, err);
+        rn_stop_run(r, RUN_ERROR, "cannot resolve the %s target: %s", r->ops->kind, err);
         free(err);
         return false;
     }
     size_t healthy = 0;
     for (size_t i = 0; i < inv.ninst; i++)
         healthy += inv.inst[i].healthy;
-    emit(r, RUN_EV_INFO, 0, "target %s (%s): %zu instances in %zu zones, %zu healthy", r->ops->kind,
-         r->key, inv.ninst, inv.nzones, healthy);
+    rn_emit(r, RUN_EV_INFO, 0, "target %s (%s): %zu instances in %zu zones, %zu healthy",
+            r->ops->kind, r->key, inv.ninst, inv.nzones, healthy);
     tgt_inventory_free(&inv);
     return true;
 }
@@ -713,7 +260,7 @@ static bool check_open_faults(struct runner *r)
     size_t n = 0;
     char *err = NULL;
     if (run_registry_list(r->state_dir, &dirs, &n, &err) < 0) {
-        stop_run(r, RUN_ERROR, "%s", err);
+        rn_stop_run(r, RUN_ERROR, "%s", err);
         free(err);
         return false;
     }
@@ -725,10 +272,10 @@ static bool check_open_faults(struct runner *r)
             if (jr.target_key && strcmp(jr.target_key, r->key) == 0) {
                 size_t open = jn_open_faults(&jr);
                 if (open > 0 && ok) {
-                    stop_run(r, RUN_OPEN_FAULTS,
-                             "an earlier run left %zu fault%s applied on %s (%s): run "
-                             "'zonedef recover' first",
-                             open, open == 1 ? "" : "s", r->key, dirs[i]);
+                    rn_stop_run(r, RUN_OPEN_FAULTS,
+                                "an earlier run left %zu fault%s applied on %s (%s): run "
+                                "'zonedef recover' first",
+                                open, open == 1 ? "" : "s", r->key, dirs[i]);
                     ok = false;
                 } else if (open == 0) {
                     run_registry_remove(r->state_dir, dirs[i]);
@@ -818,7 +365,7 @@ static int write_start(struct runner *r, uint64_t wall0, uint64_t mono0, char **
         .rate = s->load.rate,
         .warmup_us = s->warmup_us,
         .settle_us = s->settle_us,
-        .steady = steady_of(s),
+        .steady = rn_steady_of(s),
         .expect = {s->expect.recovery_us, s->expect.detect_us, s->expect.availability,
                    s->expect.max_error_rate, s->expect.p99_us, s->expect.min_score},
         .steps = js,
@@ -835,37 +382,38 @@ static void dry_run(struct runner *r)
 {
     const struct scn_scenario *s = r->scn;
     char a[32], b[32], c[32];
-    emit(r, RUN_EV_INFO, 0, "load: %g req/s to %s, %u connections, timeout %s", s->load.rate,
-         s->target.url, s->load.connections, zd_fmt_duration(s->load.timeout_us, a, sizeof(a)));
-    emit(r, RUN_EV_INFO, 0, "steady state: error rate <= %g%%%s%s, window %s, hold %s; warm-up %s",
-         s->steady.error_rate * 100.0, s->steady.p99_us ? ", p99 <= " : "",
-         s->steady.p99_us ? zd_fmt_duration(s->steady.p99_us, a, sizeof(a)) : "",
-         zd_fmt_duration(s->steady.window_us, b, sizeof(b)),
-         zd_fmt_duration(s->steady.hold_us, c, sizeof(c)),
-         zd_fmt_duration(s->warmup_us, a, sizeof(a)));
+    rn_emit(r, RUN_EV_INFO, 0, "load: %g req/s to %s, %u connections, timeout %s", s->load.rate,
+            s->target.url, s->load.connections, zd_fmt_duration(s->load.timeout_us, a, sizeof(a)));
+    rn_emit(r, RUN_EV_INFO, 0,
+            "steady state: error rate <= %g%%%s%s, window %s, hold %s; warm-up %s",
+            s->steady.error_rate * 100.0, s->steady.p99_us ? ", p99 <= " : "",
+            s->steady.p99_us ? zd_fmt_duration(s->steady.p99_us, a, sizeof(a)) : "",
+            zd_fmt_duration(s->steady.window_us, b, sizeof(b)),
+            zd_fmt_duration(s->steady.hold_us, c, sizeof(c)),
+            zd_fmt_duration(s->warmup_us, a, sizeof(a)));
     for (size_t i = 0; i < s->nsteps; i++) {
         const struct scn_step *st = &s->steps[i];
         char *action = NULL, *summary = NULL, *err = NULL;
         if (st->fault == SCN_FAULT_TRAFFIC_SPIKE) {
             summary = xasprintf("traffic spike from %g to %g req/s", s->load.rate, st->rate);
         } else if (r->ops->prepare(r->ts, st, &action, &summary, &err) < 0) {
-            stop_run(r, RUN_ERROR, "%s:%d:%d: cannot prepare step '%s': %s", s->path, st->loc.line,
-                     st->loc.col, st->name, err);
+            rn_stop_run(r, RUN_ERROR, "%s:%d:%d: cannot prepare step '%s': %s", s->path,
+                        st->loc.line, st->loc.col, st->name, err);
             free(err);
             return;
         }
         if (st->for_us)
-            emit(r, RUN_EV_INJECT, st->at_us, "would inject %s %s: %s, and undo it at %.1fs",
-                 scn_fault_name(st->fault), st->name, summary,
-                 (double)(st->at_us + st->for_us) / 1e6);
+            rn_emit(r, RUN_EV_INJECT, st->at_us, "would inject %s %s: %s, and undo it at %.1fs",
+                    scn_fault_name(st->fault), st->name, summary,
+                    (double)(st->at_us + st->for_us) / 1e6);
         else
-            emit(r, RUN_EV_INJECT, st->at_us, "would inject %s %s: %s", scn_fault_name(st->fault),
-                 st->name, summary);
+            rn_emit(r, RUN_EV_INJECT, st->at_us, "would inject %s %s: %s",
+                    scn_fault_name(st->fault), st->name, summary);
         free(action);
         free(summary);
     }
-    emit(r, RUN_EV_INFO, r->run_end_us, "would settle %s and stop at %.1fs",
-         zd_fmt_duration(s->settle_us, a, sizeof(a)), (double)r->run_end_us / 1e6);
+    rn_emit(r, RUN_EV_INFO, r->run_end_us, "would settle %s and stop at %.1fs",
+            zd_fmt_duration(s->settle_us, a, sizeof(a)), (double)r->run_end_us / 1e6);
     r->status = RUN_PASSED;
 }
 
@@ -889,16 +437,16 @@ static bool guard_stop(struct runner *r, uint64_t t)
     const struct scn_guards *g = &r->scn->guards;
     char a[32];
     if (r->o->stop && *r->o->stop) {
-        guard_trip(r, "signal", "interrupted by a signal (SIGINT/SIGTERM)");
+        rn_guard_trip(r, "signal", "interrupted by a signal (SIGINT/SIGTERM)");
         return true;
     }
     if (g->kill_switch && zd_file_exists(g->kill_switch)) {
-        guard_trip(r, "kill_switch", "kill-switch file '%s' exists", g->kill_switch);
+        rn_guard_trip(r, "kill_switch", "kill-switch file '%s' exists", g->kill_switch);
         return true;
     }
     if (g->max_duration_us && t >= g->max_duration_us) {
-        guard_trip(r, "max_duration", "the run reached max_duration %s",
-                   zd_fmt_duration(g->max_duration_us, a, sizeof(a)));
+        rn_guard_trip(r, "max_duration", "the run reached max_duration %s",
+                      zd_fmt_duration(g->max_duration_us, a, sizeof(a)));
         return true;
     }
     return false;
@@ -910,39 +458,39 @@ static void main_loop(struct runner *r)
     uint64_t first_at = r->nsteps ? r->steps[0].s->at_us : UINT64_MAX;
     bool checked = r->nsteps == 0;
     char a[32];
-    emit(r, RUN_EV_PHASE, 0, "warm-up: %g req/s through %s for %s (baseline)", s->load.rate,
-         s->target.url, zd_fmt_duration(r->nsteps ? first_at : s->warmup_us, a, sizeof(a)));
+    rn_emit(r, RUN_EV_PHASE, 0, "warm-up: %g req/s through %s for %s (baseline)", s->load.rate,
+            s->target.url, zd_fmt_duration(r->nsteps ? first_at : s->warmup_us, a, sizeof(a)));
     while (!r->stopping) {
-        uint64_t t = now_us(r);
+        uint64_t t = rn_now_us(r);
         if (guard_stop(r, t))
             break;
-        collect(r, false);
-        poll_health(r, t);
-        drain_probes(r);
+        rn_collect(r, false);
+        rn_poll_health(r, t);
+        rn_drain_probes(r);
         if (r->stopping)
             break;
         if (!r->o->stop || !*r->o->stop)
-            progress(r, t);
+            rn_progress(r, t);
         if (!checked && t >= first_at) {
             char *why = NULL;
             struct ms_range rg;
-            if (!steady_before(r, t, &why, &rg)) {
-                emit(r, RUN_EV_ERROR, t, "steady state does not hold before the first fault: %s",
-                     why);
-                stop_run(r, RUN_UNSTEADY,
-                         "the steady state did not hold before the first fault (%s): nothing "
-                         "was broken",
-                         why);
+            if (!rn_steady_before(r, t, &why, &rg)) {
+                rn_emit(r, RUN_EV_ERROR, t, "steady state does not hold before the first fault: %s",
+                        why);
+                rn_stop_run(r, RUN_UNSTEADY,
+                            "the steady state did not hold before the first fault (%s): nothing "
+                            "was broken",
+                            why);
                 free(why);
                 break;
             }
             free(why);
             char p[32];
-            fmt_ms(p, sizeof(p), rg.p99_us);
-            emit(r, RUN_EV_INFO, t,
-                 "steady state holds: error rate %.2f%%, p99 %s over the "
-                 "last %.1fs; breaking things now",
-                 rg.error_rate * 100.0, p, (double)(rg.to_us - rg.from_us) / 1e6);
+            rn_fmt_ms(p, sizeof(p), rg.p99_us);
+            rn_emit(r, RUN_EV_INFO, t,
+                    "steady state holds: error rate %.2f%%, p99 %s over the "
+                    "last %.1fs; breaking things now",
+                    rg.error_rate * 100.0, p, (double)(rg.to_us - rg.from_us) / 1e6);
             checked = true;
         }
         for (size_t i = 0; i < r->nsteps && checked && !r->stopping; i++) {
@@ -952,18 +500,19 @@ static void main_loop(struct runner *r)
         }
         for (size_t i = 0; i < r->nsteps && !r->stopping; i++) {
             struct step_rt *st = &r->steps[i];
-            if (st->state == ST_ACTIVE && st->end_us && now_us(r) >= st->end_us)
+            if (st->state == ST_ACTIVE && st->end_us && rn_now_us(r) >= st->end_us)
                 undo(r, st);
         }
-        if (r->stopping || guard_stop(r, now_us(r)))
+        if (r->stopping || guard_stop(r, rn_now_us(r)))
             break;
         if (all_timed_done(r) && r->nsteps && !r->settle_announced) {
             r->settle_announced = true;
-            emit(r, RUN_EV_PHASE, now_us(r), "settle: no fault left to undo on schedule; %s to go",
-                 zd_fmt_duration(r->run_end_us > now_us(r) ? r->run_end_us - now_us(r) : 0, a,
-                                 sizeof(a)));
+            rn_emit(r, RUN_EV_PHASE, rn_now_us(r),
+                    "settle: no fault left to undo on schedule; %s to go",
+                    zd_fmt_duration(r->run_end_us > rn_now_us(r) ? r->run_end_us - rn_now_us(r) : 0,
+                                    a, sizeof(a)));
         }
-        if (all_timed_done(r) && now_us(r) >= r->run_end_us)
+        if (all_timed_done(r) && rn_now_us(r) >= r->run_end_us)
             break;
         zd_sleep_us(TICK_US);
     }
@@ -1015,18 +564,19 @@ static void finish(struct runner *r, struct run_outcome *out)
     res_build(&jr, &m, run_status_name(r->status), run_status_exit(r->status), r->reason,
               &out->doc);
     res_add_lb(&out->doc, r->lbs, r->nlbs);
+    out->doc.command = r->o->command_line ? xstrdup(r->o->command_line) : NULL;
     out->have_doc = true;
     char *json = res_to_json(&out->doc);
     out->result_path = xasprintf("%s/result.json", r->run_dir);
     if (zd_write_file_atomic(out->result_path, json, strlen(json), &err) < 0) {
-        emit(r, RUN_EV_ERROR, now_us(r), "%s", err);
+        rn_emit(r, RUN_EV_ERROR, rn_now_us(r), "%s", err);
         free(err);
         err = NULL;
     }
     free(json);
     if (jn_rec_end(r->jn, run_status_name(r->status), run_status_exit(r->status), m.score.total,
-                   m.passed, now_us(r), zd_wall_us(), &err) < 0) {
-        emit(r, RUN_EV_WARN, now_us(r), "journal: %s", err);
+                   m.passed, rn_now_us(r), zd_wall_us(), &err) < 0) {
+        rn_emit(r, RUN_EV_WARN, rn_now_us(r), "journal: %s", err);
         free(err);
     }
     ms_result_free(&m);
@@ -1040,7 +590,7 @@ static void cleanup(struct runner *r)
         r->pstop = 1;
         pthread_join(r->pthr, NULL);
         r->pthr_started = false;
-        drain_probes(r);
+        rn_drain_probes(r);
     }
     if (r->load) {
         load_stop(r->load);
@@ -1119,16 +669,17 @@ int run_scenario(const struct run_opts *o, struct run_outcome *out)
     int lk = run_lock(r->state_dir, r->key, &r->lock_fd, &err);
     if (lk != 0) {
         if (lk == 1)
-            stop_run(r, RUN_BUSY, "another zonedef run is using %s; wait for it to finish", r->key);
+            rn_stop_run(r, RUN_BUSY, "another zonedef run is using %s; wait for it to finish",
+                        r->key);
         else
-            stop_run(r, RUN_ERROR, "%s", err);
+            rn_stop_run(r, RUN_ERROR, "%s", err);
         free(err);
         goto done;
     }
     if (!check_open_faults(r))
         goto done;
     if (run_dir_make(o->run_dir, false, &err) < 0) {
-        stop_run(r, RUN_ERROR, "%s", err);
+        rn_stop_run(r, RUN_ERROR, "%s", err);
         free(err);
         goto done;
     }
@@ -1137,18 +688,18 @@ int run_scenario(const struct run_opts *o, struct run_outcome *out)
     free(abs);
     r->jpath = xasprintf("%s/journal.jsonl", r->run_dir);
     if (!(r->jn = jn_open(r->jpath, false, &err))) {
-        stop_run(r, RUN_ERROR, "%s", err);
+        rn_stop_run(r, RUN_ERROR, "%s", err);
         free(err);
         goto done;
     }
     if (run_registry_add(r->state_dir, r->run_dir, &err) < 0) {
-        stop_run(r, RUN_ERROR, "%s", err);
+        rn_stop_run(r, RUN_ERROR, "%s", err);
         free(err);
         goto done;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!(r->load = start_load(r, &err))) {
-        stop_run(r, RUN_ERROR, "cannot start the load: %s", err);
+        rn_stop_run(r, RUN_ERROR, "cannot start the load: %s", err);
         free(err);
         run_registry_remove(r->state_dir, r->run_dir);
         goto done;
@@ -1157,31 +708,31 @@ int run_scenario(const struct run_opts *o, struct run_outcome *out)
     uint64_t el = load_elapsed_us(r->load);
     uint64_t wall0 = zd_wall_us() - el, mono0 = zd_now_us() - el;
     if (write_start(r, wall0, mono0, &err) < 0) {
-        stop_run(r, RUN_ERROR, "cannot write the journal: %s", err);
+        rn_stop_run(r, RUN_ERROR, "cannot write the journal: %s", err);
         free(err);
         run_registry_remove(r->state_dir, r->run_dir);
         goto done;
     }
     jn_rec_phase(r->jn, "warmup", 0, NULL);
-    if (s->nprobes && pthread_create(&r->pthr, NULL, probe_thread, r) == 0)
+    if (s->nprobes && pthread_create(&r->pthr, NULL, rn_probe_thread, r) == 0)
         r->pthr_started = true;
 
     main_loop(r);
 
     if (r->stopping)
-        emit(r, RUN_EV_PHASE, now_us(r), "undoing every fault");
+        rn_emit(r, RUN_EV_PHASE, rn_now_us(r), "undoing every fault");
     undo_all(r, false);
-    jn_rec_phase(r->jn, "measure", now_us(r), NULL);
-    emit(r, RUN_EV_PHASE, now_us(r), "stopping the load and measuring");
+    jn_rec_phase(r->jn, "measure", rn_now_us(r), NULL);
+    rn_emit(r, RUN_EV_PHASE, rn_now_us(r), "stopping the load and measuring");
     if (r->pthr_started) {
         r->pstop = 1;
         pthread_join(r->pthr, NULL);
         r->pthr_started = false;
-        drain_probes(r);
+        rn_drain_probes(r);
     }
     load_stop(r->load);
-    recheck(r);
-    collect(r, true);
+    rn_recheck(r);
+    rn_collect(r, true);
     finish(r, out);
     if (!r->undo_failed)
         run_registry_remove(r->state_dir, r->run_dir);

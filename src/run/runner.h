@@ -6,7 +6,9 @@
  * Also here (state.c): the state directory, the registry of runs that may have left faults
  * applied, and the per-target lock — what `zonedef recover` shares with the runner.
  *
- * Files (src/run/): runner.c the scheduler; state.c state dir, lock, registry; journal.c the
+ * Files (src/run/): runner.c the scheduler (set-up, the main loop, results), with run_core.c
+ * (events, stopping, guards) and observe.c (probes, the load balancer's view, intervals) behind
+ * run_int.h (private to the folder); state.c state dir, lock, registry; journal.c the
  * write-ahead journal (journal.h); measure.c TTD, TTR, availability and the score from the
  * journal's intervals (measure.h); results.c result.json (results.h); probe.c http and command
  * probes (probe.h).
@@ -37,13 +39,22 @@ enum run_event_kind {
     RUN_EV_PROBE, /* a probe changed state (passing <-> failing) */
     RUN_EV_GUARD, /* a guard tripped: the run aborts */
     RUN_EV_WARN,
-    RUN_EV_ERROR, /* an inject or undo failed */
+    RUN_EV_ERROR,    /* an inject or undo failed */
+    RUN_EV_INTERVAL, /* an interval completed (iv): for live charts, not a line to print */
 };
 
 struct run_event {
     enum run_event_kind kind;
     uint64_t t_us;    /* on the run's clock (the load's); the time the event refers to */
     const char *text; /* one line, no newline */
+    /* Structured extras for the live view (NULL / 0 when they do not apply): the step of an
+     * INJECT, UNDO, DETECTED or RECOVERED event (with its `for` on INJECT); the zone and its
+     * healthy/total capacity on LB (also sent once per zone at the first health poll). */
+    const char *step;
+    uint64_t for_us;
+    const char *zone;
+    uint32_t healthy, total;
+    const struct ms_interval *iv; /* RUN_EV_INTERVAL */
 };
 
 typedef void (*run_event_fn)(void *ctx, const struct run_event *ev);
@@ -56,6 +67,7 @@ struct run_opts {
     volatile sig_atomic_t *stop; /* non-zero = abort (the caller's SIGINT/SIGTERM handler) */
     run_event_fn on_event;
     void *ctx;
+    const char *command_line; /* for result.json's environment (secrets already redacted) */
 };
 
 enum run_status {
