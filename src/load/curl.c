@@ -15,6 +15,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -195,6 +196,20 @@ static enum tl_outcome classify(struct worker *w, struct slot *s, CURLcode rc)
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM: return TL_RESET;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR: {
+        long v = 0;
+        curl_easy_getinfo(s->e.c.easy, CURLINFO_SSL_VERIFYRESULT, &v);
+        atomic_fetch_add_explicit(&w->tls_failed, 1, memory_order_relaxed);
+        if (rc == CURLE_PEER_FAILED_VERIFICATION && v)
+            load_tls_note_error(w->l, "TLS handshake failed: certificate refused: %s",
+                                X509_verify_cert_error_string(v));
+        else
+            load_tls_note_error(w->l, "TLS handshake failed: %s", curl_easy_strerror(rc));
+        return TL_TLS_ERROR;
+    }
     default: return TL_OTHER;
     }
 }
@@ -337,6 +352,8 @@ static int setup_easy(struct worker *w, struct slot *s, char **err)
     if (l->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (l->ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, l->ca_file);
     }
     if (l->http2) {
         bool tls = zd_str_has_prefix(l->url, "https:") || zd_str_has_prefix(l->url, "HTTPS:");

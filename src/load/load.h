@@ -31,7 +31,7 @@ struct load_header {
 };
 
 enum load_engine_kind {
-    LOAD_ENGINE_AUTO,   /* native for plain http:// (no HTTP/2, no credentials), else curl */
+    LOAD_ENGINE_AUTO,   /* native for http:// and https:// (no HTTP/2, no credentials), else curl */
     LOAD_ENGINE_NATIVE, /* load_start fails for a URL it cannot serve */
     LOAD_ENGINE_CURL,
 };
@@ -61,7 +61,9 @@ struct load_opts {
     size_t nexpect;
     const char *expect_body; /* pcre2 regex on the body; NULL = any */
     bool http2;
-    bool insecure;
+    bool insecure;       /* TLS: no certificate verification */
+    const char *ca_file; /* TLS: verify against the certificates in this PEM file; NULL = the
+                            system CA store */
     enum load_engine_kind engine;
     uint64_t interval_us; /* timeline interval; default 100ms */
     size_t max_intervals; /* default: duration / interval + slack, or 10 min worth */
@@ -79,6 +81,11 @@ void load_set_rate(struct load *l, double rate, uint64_t ramp_us);
 double load_rate(const struct load *l);
 /* "native" or "curl": the engine the load runs on. */
 const char *load_engine_name(const struct load *l);
+/* Why that engine, for people: "auto: native for https:// over HTTP/1.1", "asked for". */
+const char *load_engine_why(const struct load *l);
+/* The first TLS handshake failure's reason (every later one is only counted, as tls_error), or
+ * NULL when none failed. Owned by the load; no URL credentials in it. */
+const char *load_tls_error(const struct load *l);
 /* The live timeline (owned by the load; valid until load_free). */
 struct timeline *load_timeline(struct load *l);
 /* Microseconds since the load started (the timeline's clock). */
@@ -101,6 +108,10 @@ struct load_totals {
     double achieved_rate;     /* requests sent per second */
     uint64_t lateness_p99_us; /* how late sends left compared with the schedule */
     uint64_t lateness_max_us;
+    /* native engine: TCP connect and TLS handshake times of the connections opened */
+    uint64_t connects, connect_p50_us, connect_p99_us;
+    uint64_t handshake_p50_us, handshake_p99_us;
+    uint64_t tls_handshakes, tls_resumed, tls_failed; /* completed, of them resumed; failed */
 };
 void load_totals(const struct load *l, struct load_totals *out);
 /* Latency of the whole run (a copy the caller frees with hist_free). */

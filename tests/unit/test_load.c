@@ -221,13 +221,21 @@ static void test_bad_options(void)
     check_rejected(&o, "at most 60s");
     o.timeout_us = 0;
     o.engine = LOAD_ENGINE_NATIVE;
-    o.url = "https://127.0.0.1:19030/";
-    check_rejected(&o, "native engine speaks plain HTTP/1.1");
     o.url = "http://user:pw@127.0.0.1:19030/";
     check_rejected(&o, "without credentials");
     o.url = CLOSED_URL;
     o.http2 = true;
-    check_rejected(&o, "with HTTP/2");
+    check_rejected(&o, "for HTTP/2");
+    o.http2 = false;
+    /* the CA file is checked before anything starts, and never swapped for libcurl's */
+    o.url = "https://127.0.0.1:19030/";
+    o.ca_file = "/nonexistent/ca.pem";
+    check_rejected(&o, "cannot read the CA file '/nonexistent/ca.pem'");
+    o.engine = LOAD_ENGINE_AUTO;
+    o.ca_file = "/dev/null";
+    check_rejected(&o, "cannot use '/dev/null' as CA file");
+    o.ca_file = NULL;
+    o.engine = LOAD_ENGINE_NATIVE;
     o.http2 = false;
     o.url = "http://no-such-host.invalid/";
     check_rejected(&o, "cannot resolve 'no-such-host.invalid'");
