@@ -62,6 +62,7 @@ struct slot {
     union {
         struct {
             void *easy;       /* CURL * */
+            char *errbuf;     /* CURLOPT_ERRORBUFFER: why a TLS handshake failed */
             uint32_t prereqs; /* attempts that reached "connection ready, about to send" */
         } c;
         struct {
