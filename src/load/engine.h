@@ -133,6 +133,17 @@ struct load_sockops {
     void (*close)(struct load_sock *s);
 };
 
+/* resp.c: a complete, plain HTTP/1.1 response head at the start of buf[0..n) (the answer to a
+ * HEAD request when head_req): true with *out filled in; false for anything it does not take,
+ * which then goes to http-parser from its first byte (the comment at the top of resp.c). */
+struct load_resp_head {
+    int status;
+    uint64_t body_len; /* the body bytes that follow the head */
+    bool keep;         /* the connection may carry the next request */
+    size_t head_len;   /* bytes of the head, the blank line included */
+};
+bool load_resp_scan(const char *buf, size_t n, bool head_req, struct load_resp_head *out);
+
 extern const struct load_sockops load_sock_plain; /* net.c */
 extern const struct load_sockops load_sock_tls;   /* tls.c */
 

@@ -77,6 +77,9 @@ struct h1conn {
     bool got_bytes;         /* of the current response */
     bool headers_done;      /* of the current response */
     bool done, keep;        /* the current response is complete; the connection may be reused */
+    bool fast;          /* its head was taken by load_resp_scan: the body is counted, not parsed */
+    uint64_t body_left; /* fast: body bytes still to come */
+    size_t fast_skip;   /* fast: head bytes at the start of the current read */
     long status;
     uint64_t bytes;         /* body bytes of the current response */
     uint64_t conn_deadline; /* CONNECTING: absolute us */
@@ -274,7 +277,7 @@ static void assign(struct h1worker *h, struct h1conn *c, struct slot *s)
     c->req = s;
     s->e.h.conn = c;
     c->wr_off = 0;
-    c->got_bytes = c->headers_done = c->done = c->keep = false;
+    c->got_bytes = c->headers_done = c->done = c->keep = c->fast = false;
     c->status = 0;
     c->bytes = 0;
     http_parser_init(&c->p, HTTP_RESPONSE);
@@ -421,6 +424,35 @@ static void response_done(struct h1worker *h, struct h1conn *c, bool keep)
     req_done(h, s, o, bytes);
 }
 
+/* The first read of a response: when resp.c takes its head, the response is framed by its
+ * Content-Length from here on and http-parser never sees it. */
+static bool fast_head(struct h1worker *h, struct h1conn *c, size_t n)
+{
+    struct load_resp_head rh;
+    if (!load_resp_scan(h->buf, n, c->w->l->nobody, &rh))
+        return false;
+    c->got_bytes = c->headers_done = c->fast = true;
+    c->status = rh.status;
+    c->keep = rh.keep;
+    c->body_left = rh.body_len;
+    c->fast_skip = rh.head_len;
+    return true;
+}
+
+/* Body bytes of a fast response in buf[0..n) (after its head, on the first read): counted and
+ * kept for the body regex. Returns the bytes of buf that belonged to the response. */
+static size_t fast_body(struct h1conn *c, const char *buf, size_t n)
+{
+    size_t off = c->fast_skip;
+    c->fast_skip = 0;
+    size_t avail = n - off, take = avail < c->body_left ? avail : (size_t)c->body_left;
+    c->body_left -= take;
+    c->bytes += take;
+    if (take && c->req)
+        load_body_append(c->req, buf + off, take);
+    return off + take;
+}
+
 /* Reads what the connection has (TLS: on while OpenSSL holds bytes of a record already
  * read, which epoll cannot see) and feeds it to the parser. */
 static void conn_read(struct h1worker *h, struct h1conn *c)
@@ -433,7 +465,7 @@ static void conn_read(struct h1worker *h, struct h1conn *c)
             return;
         if (r != LOAD_IO_OK) {
             /* EOF ends a response that runs until the connection closes; anything else is cut */
-            if (r == LOAD_IO_EOF && c->headers_done) {
+            if (r == LOAD_IO_EOF && c->headers_done && !c->fast) {
                 http_parser_execute(&c->p, &h->ps, NULL, 0);
                 if (c->done) {
                     response_done(h, c, false);
@@ -442,6 +474,16 @@ static void conn_read(struct h1worker *h, struct h1conn *c)
             }
             conn_failed(h, c, TL_RESET);
             return;
+        }
+        if (c->fast || (!c->got_bytes && fast_head(h, c, n))) {
+            size_t used = fast_body(c, h->buf, n);
+            if (c->body_left == 0) {
+                response_done(h, c, c->keep && used == n && !io->pending(&c->sk));
+                return;
+            }
+            if (!io->pending(&c->sk))
+                return;
+            continue;
         }
         c->got_bytes = true;
         size_t used = http_parser_execute(&c->p, &h->ps, h->buf, n);
