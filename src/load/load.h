@@ -1,5 +1,6 @@
 /*
- * load: open-loop HTTP load: a native HTTP/1.1 client for http://, libcurl multi for the rest.
+ * load: open-loop HTTP load: a native HTTP/1.1 client for http:// and https://, libcurl multi for
+ * the rest (HTTP/2, URLs with credentials).
  *
  * Requests go out on a schedule set by the target rate, not by how fast answers come back;
  * latency is measured from the *intended* send time (no coordinated omission). What the schedule
@@ -7,10 +8,12 @@
  * handle; the results land in one timeline. The library never prints.
  *
  * Files (src/load/): load.c the schedule, workers and public API; engine.h the engine table
- * (private to the folder); h1.c the native HTTP/1.1 engine; curl.c the libcurl engine; slot.c
- * what both engines call when a request ends; timeline.c the per-interval results; hist.c the
- * latency histogram.
- * May use: base, libcurl, http-parser, pcre2, pthreads.
+ * and the socket table (private to the folder); h1.c the native HTTP/1.1 engine, over net.c
+ * (plain TCP) or tls.c (OpenSSL), swapped through the socket table; resp.c its quick scan of the
+ * common response head (http-parser for the rest); curl.c the libcurl engine; slot.c what both
+ * engines call when a request ends; timeline.c the per-interval results; hist.c the latency
+ * histogram.
+ * May use: base, libcurl, OpenSSL, http-parser, pcre2, pthreads.
  * Used by: run (the runner drives it, journal and measure read its timeline), cmd/load.c, and
  * report (timeline and histogram types only). Never uses scenario, target or run: the runner
  * translates a scenario's load section into struct load_opts.
