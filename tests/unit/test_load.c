@@ -242,6 +242,42 @@ static void test_bad_options(void)
     load_free(NULL);
 }
 
+/* What auto picks, and says why: native for http:// and https:// (HTTP/1.1), libcurl for HTTP/2
+ * and credentials. Nothing listens on the port, so every request is connect_refused either way. */
+static void auto_pick(const char *url, bool http2, const char *engine, const char *why)
+{
+    struct load_opts o = {.url = url,
+                          .rate = 50,
+                          .duration_us = 200000,
+                          .threads = 1,
+                          .connections = 2,
+                          .http2 = http2};
+    struct load *l = run_until_done(&o);
+    if (!l)
+        return;
+    CHECK_EQ_STR(load_engine_name(l), engine);
+    CHECK_EQ_STR(load_engine_why(l), why);
+    struct load_totals t;
+    load_totals(l, &t);
+    CHECK_EQ_INT(t.total, 10);
+    CHECK_EQ_INT(t.counts[TL_CONNECT_REFUSED], 10);
+    CHECK_EQ_INT(t.tls_handshakes + t.tls_failed, 0);
+    CHECK(load_tls_error(l) == NULL);
+    load_free(l);
+}
+
+static void test_auto_engine(void)
+{
+    auto_pick("http://127.0.0.1:19030/", false, "native", "auto: native for http://");
+    auto_pick("https://127.0.0.1:19030/", false, "native",
+              "auto: native for https:// over HTTP/1.1");
+    auto_pick("HTTPS://127.0.0.1:19030/", false, "native",
+              "auto: native for https:// over HTTP/1.1");
+    auto_pick("https://127.0.0.1:19030/", true, "curl", "auto: libcurl for HTTP/2");
+    auto_pick("https://u:secret@127.0.0.1:19030/", false, "curl",
+              "auto: libcurl for a URL with credentials");
+}
+
 /* ---- the native engine sends what libcurl sends ------------------------------------------- */
 
 struct capture {
@@ -360,5 +396,5 @@ static void test_native_request_bytes(void)
 int main(void)
 {
     TH_RUN(test_constant_rate, test_ramp, test_set_rate_while_running, test_closed_loop,
-           test_stop_early, test_bad_options, test_native_request_bytes);
+           test_stop_early, test_bad_options, test_auto_engine, test_native_request_bytes);
 }
