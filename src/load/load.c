@@ -279,10 +279,17 @@ static void *worker_main(void *arg)
                            (int)((deadline - t + 999) / 1000));
         }
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.u64 == LOAD_EV_WAKE)
+            if (evs[i].data.u64 == LOAD_EV_WAKE) {
                 drain(w->efd);
-            else
-                eng->event(w, &evs[i]);
+                continue;
+            }
+            eng->event(w, &evs[i]);
+            /* closed loop: the next request leaves at once, on the connection that just
+             * answered (the engine reuses the most recent one) while its socket is still hot in
+             * the cache, as wrk does, not after the whole batch of events */
+            if (l->closed_loop && w->free_head >= 0 && !stopping &&
+                !(l->duration_us && rel >= l->duration_us))
+                start_request(w, rel, rel);
         }
         eng->expire(w, zd_now_us());
     }
