@@ -46,8 +46,11 @@ static const char usage_text[] =
     "  --body-file FILE      request body from a file (at most 1 MiB)\n"
     "  --http2               HTTP/2 (TLS with ALPN for https://, prior knowledge for http://)\n"
     "  --insecure            do not verify the TLS certificate\n"
-    "  --engine E            auto (default: native for http://, curl for the rest), native\n"
-    "                        (zonedef's own HTTP/1.1 client) or curl (libcurl multi)\n"
+    "  --cacert FILE         verify the TLS certificate against the CAs in FILE (PEM) instead\n"
+    "                        of the system store\n"
+    "  --engine E            auto (default: native for http:// and https:// over HTTP/1.1,\n"
+    "                        curl for HTTP/2 and URLs with credentials), native (zonedef's own\n"
+    "                        HTTP/1.1 client, plain and TLS) or curl (libcurl multi)\n"
     "  --interval D          timeline interval (default 100ms)\n"
     "  --json FILE           write the full result, with the timeline, as JSON\n"
     "  --quiet               no summary and no progress line\n"
@@ -80,6 +83,7 @@ static const struct option longopts[] = {
     {"body-file", required_argument, NULL, 'F'},
     {"http2", no_argument, NULL, '2'},
     {"insecure", no_argument, NULL, 'k'},
+    {"cacert", required_argument, NULL, 'A'},
     {"engine", required_argument, NULL, 'E'},
     {"interval", required_argument, NULL, 'i'},
     {"json", required_argument, NULL, 'j'},
@@ -181,7 +185,9 @@ static char *result_json(const struct run_info *ri, struct load *l)
     free(url);
     sbuf_adds(&sb, ",\n  \"method\": ");
     sbuf_add_json_str(&sb, ri->method);
-    sbuf_addf(&sb, ",\n  \"engine\": \"%s\",\n", load_engine_name(l));
+    sbuf_addf(&sb, ",\n  \"engine\": \"%s\",\n  \"engine_why\": ", load_engine_name(l));
+    sbuf_add_json_str(&sb, load_engine_why(l));
+    sbuf_adds(&sb, ",\n");
     sbuf_addf(&sb, "  \"mode\": \"%s\",\n", ri->rate > 0 ? "open" : "closed");
     sbuf_addf(&sb, "  \"target_rate\": %.3f,\n  \"ramp_us\": %llu,\n  \"duration_us\": %llu,\n",
               ri->rate, (unsigned long long)ri->ramp_us, (unsigned long long)ri->duration_us);
@@ -211,6 +217,19 @@ static char *result_json(const struct run_info *ri, struct load *l)
     sbuf_addf(&sb, "  \"connections_opened\": %llu,\n  \"retried\": %llu,\n",
               (unsigned long long)t.conns_opened, (unsigned long long)t.retried);
     sbuf_addf(&sb, "  \"bytes_received\": %llu,\n", (unsigned long long)t.bytes_received);
+    sbuf_addf(&sb,
+              "  \"connect_us\": {\"count\": %llu, \"p50\": %llu, \"p99\": %llu},\n"
+              "  \"tls\": {\"handshakes\": %llu, \"resumed\": %llu, \"failed\": %llu, "
+              "\"handshake_us\": {\"p50\": %llu, \"p99\": %llu}, \"error\": ",
+              (unsigned long long)t.connects, (unsigned long long)t.connect_p50_us,
+              (unsigned long long)t.connect_p99_us, (unsigned long long)t.tls_handshakes,
+              (unsigned long long)t.tls_resumed, (unsigned long long)t.tls_failed,
+              (unsigned long long)t.handshake_p50_us, (unsigned long long)t.handshake_p99_us);
+    if (load_tls_error(l))
+        sbuf_add_json_str(&sb, load_tls_error(l));
+    else
+        sbuf_adds(&sb, "null");
+    sbuf_adds(&sb, "},\n");
     sbuf_addf(&sb,
               "  \"latency_us\": {\"count\": %llu, \"min\": %llu, \"mean\": %.1f, \"p50\": %llu, "
               "\"p90\": %llu, \"p99\": %llu, \"p999\": %llu, \"max\": %llu},\n",
@@ -255,7 +274,8 @@ static void print_summary(const struct run_info *ri, struct load *l)
     char b1[32], b2[32], b3[32], b4[32], b5[32];
     uint64_t sent = t.total - t.counts[TL_NOT_SENT];
     char *url = zd_url_redact(ri->url);
-    printf("zonedef load %s %s (%s engine)\n", ri->method, url, load_engine_name(l));
+    printf("zonedef load %s %s (%s engine, %s)\n", ri->method, url, load_engine_name(l),
+           load_engine_why(l));
     free(url);
     if (ri->rate > 0)
         printf("  open loop at %.0f req/s%s, %u threads, %u connections, max %u in flight\n",
@@ -291,6 +311,17 @@ static void print_summary(const struct run_info *ri, struct load *l)
            (unsigned long long)t.status[5]);
     printf("  connections  %llu opened, %llu requests re-sent on a fresh one\n",
            (unsigned long long)t.conns_opened, (unsigned long long)t.retried);
+    if (t.connects)
+        printf("  connect      p50 %s  p99 %s (TCP)\n", fmt_us(t.connect_p50_us, b1, sizeof(b1)),
+               fmt_us(t.connect_p99_us, b2, sizeof(b2)));
+    if (t.tls_handshakes)
+        printf("  tls          %llu handshakes (%llu resumed), %llu failed; handshake p50 %s  p99 "
+               "%s\n",
+               (unsigned long long)t.tls_handshakes, (unsigned long long)t.tls_resumed,
+               (unsigned long long)t.tls_failed, fmt_us(t.handshake_p50_us, b1, sizeof(b1)),
+               fmt_us(t.handshake_p99_us, b2, sizeof(b2)));
+    else if (t.tls_failed)
+        printf("  tls          %llu handshakes failed\n", (unsigned long long)t.tls_failed);
     if (ri->rate > 0)
         printf("  lateness     p99 %s  max %s (send time behind schedule)\n",
                fmt_us(t.lateness_p99_us, b1, sizeof(b1)),
@@ -445,6 +476,7 @@ int cmd_load(int argc, char **argv)
         case 'F': body_file = optarg; break;
         case '2': o.http2 = true; break;
         case 'k': o.insecure = true; break;
+        case 'A': o.ca_file = optarg; break;
         case 'E':
             if (load_engine_parse(optarg, &o.engine) < 0) {
                 const char *sug = zd_suggest(optarg, load_engine_names);
@@ -547,6 +579,12 @@ int cmd_load(int argc, char **argv)
     ret = ri.interrupted ? ZD_EXIT_ABORTED : ZD_EXIT_OK;
     if (!quiet)
         print_summary(&ri, l);
+    if (load_tls_error(l)) {
+        struct load_totals t;
+        load_totals(l, &t);
+        zd_error("load: %s (%llu requests counted as tls_error)", load_tls_error(l),
+                 (unsigned long long)t.counts[TL_TLS_ERROR]);
+    }
     if (json_path) {
         char *doc = result_json(&ri, l);
         if (zd_write_file_atomic(json_path, doc, strlen(doc), &err) < 0) {

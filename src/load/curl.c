@@ -15,6 +15,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -195,6 +196,24 @@ static enum tl_outcome classify(struct worker *w, struct slot *s, CURLcode rc)
     case CURLE_PARTIAL_FILE:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM: return TL_RESET;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR: {
+        long v = 0;
+        curl_easy_getinfo(s->e.c.easy, CURLINFO_SSL_VERIFYRESULT, &v);
+        atomic_fetch_add_explicit(&w->tls_failed, 1, memory_order_relaxed);
+        /* libcurl checks the name itself: its message says more than the verify result then */
+        const char *why = s->e.c.errbuf[0] ? s->e.c.errbuf : curl_easy_strerror(rc);
+        if (rc == CURLE_PEER_FAILED_VERIFICATION && v > 1)
+            load_tls_note_error(w->l, "TLS handshake failed: certificate refused: %s",
+                                X509_verify_cert_error_string(v));
+        else if (rc == CURLE_PEER_FAILED_VERIFICATION)
+            load_tls_note_error(w->l, "TLS handshake failed: certificate refused: %s", why);
+        else
+            load_tls_note_error(w->l, "TLS handshake failed: %s", why);
+        return TL_TLS_ERROR;
+    }
     default: return TL_OTHER;
     }
 }
@@ -215,6 +234,7 @@ static void c_send(struct worker *w, struct slot *s)
 {
     struct cworker *c = w->eng;
     s->e.c.prereqs = 0;
+    s->e.c.errbuf[0] = '\0';
     if (curl_multi_add_handle(c->multi, s->e.c.easy) != CURLM_OK)
         load_slot_done(w, s, TL_OTHER, 0); /* cannot happen with a valid handle: count it */
 }
@@ -307,6 +327,8 @@ static int setup_easy(struct worker *w, struct slot *s, char **err)
     if (!e)
         return zd_err(err, "cannot create a libcurl handle");
     s->e.c.easy = e;
+    s->e.c.errbuf = xcalloc(1, CURL_ERROR_SIZE);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->e.c.errbuf);
     curl_easy_setopt(e, CURLOPT_URL, l->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, s);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -337,6 +359,8 @@ static int setup_easy(struct worker *w, struct slot *s, char **err)
     if (l->insecure) {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (l->ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, l->ca_file);
     }
     if (l->http2) {
         bool tls = zd_str_has_prefix(l->url, "https:") || zd_str_has_prefix(l->url, "HTTPS:");
@@ -386,9 +410,11 @@ static void c_worker_free(struct worker *w)
     /* the multi handle closes the cached connections through on_closesocket: c->fdev first */
     if (c->multi)
         curl_multi_cleanup(c->multi);
-    for (unsigned i = 0; i < w->nslots; i++)
+    for (unsigned i = 0; i < w->nslots; i++) {
         if (w->slots[i].e.c.easy)
             curl_easy_cleanup(w->slots[i].e.c.easy);
+        free(w->slots[i].e.c.errbuf);
+    }
     free(c->fdev);
     free(c);
     w->eng = NULL;

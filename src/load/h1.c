@@ -1,5 +1,8 @@
 /*
- * load_h1: the load engine's native HTTP/1.1 client, for plain http:// URLs (the default there).
+ * load_h1: the load engine's native HTTP/1.1 client, for http:// and https:// URLs (the default
+ * there). The socket under it is plain TCP (net.c) or TLS (tls.c), behind struct load_sockops:
+ * this file never asks which; a TLS connection stays "connecting" (and under the connect
+ * timeout) until its handshake is done, and a failed handshake is the outcome tls_error.
  *
  * Why not libcurl for this too. On the 2-core machines zonedef is built on, client and servers
  * share the CPU, so the requests per second a load balancer can be pushed to are set by the
@@ -8,8 +11,9 @@
  * cached socket to see that it is alive and again before the first read, formats the request
  * with its own printf); wrk about 13 us. This engine does what wrk does: the request bytes are
  * built once, a request costs one send() and one recv() (plus a share of an epoll wait), and the
- * response goes through http-parser (the parser wrk uses, from Debian) with no copy: about 11 us
- * (`BENCH_THREADS=1 make bench`: 91k req/s against wrk's 79k and libcurl's 33k).
+ * response head is read by resp.c's quick scan when it is the common kind (a complete HTTP/1.1
+ * head with a Content-Length), by http-parser (the parser wrk uses, from Debian) otherwise, with
+ * no copy either way (README: bench, for the numbers and the profile).
  *
  * What a request goes through, and how each way it can end is classified the way curl.c
  * classifies libcurl's verdicts, so the two engines give the same numbers:
@@ -55,6 +59,8 @@
 enum h1state { H1_CLOSED, H1_CONNECTING, H1_IDLE, H1_BUSY };
 
 struct h1load {
+    const struct load_sockops *io; /* plain (net.c) or TLS (tls.c) */
+    bool tls;
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char *req; /* the whole request, headers and body */
@@ -64,15 +70,20 @@ struct h1load {
 struct h1conn {
     struct worker *w;
     uint32_t idx, gen; /* epoll data: both, so an event for a socket since closed is ignored */
-    int fd;
+    struct load_sock sk;
     enum h1state st;
-    uint32_t served;   /* responses completed on this connection */
-    struct slot *req;  /* the request it carries (CONNECTING, BUSY) */
-    size_t wr_off;     /* bytes of the request written */
-    bool want_out;     /* EPOLLOUT in the epoll set */
-    bool got_bytes;    /* of the current response */
-    bool headers_done; /* of the current response */
-    bool done, keep;   /* the current response is complete; the connection may be reused */
+    bool tcp_up;            /* CONNECTING: TCP is up, the (TLS) handshake runs */
+    uint64_t t_open, t_tcp; /* when connect() was called, when TCP was up (monotonic us) */
+    uint32_t served;        /* responses completed on this connection */
+    struct slot *req;       /* the request it carries (CONNECTING, BUSY) */
+    size_t wr_off;          /* bytes of the request written */
+    bool want_out;          /* EPOLLOUT in the epoll set */
+    bool got_bytes;         /* of the current response */
+    bool headers_done;      /* of the current response */
+    bool done, keep;        /* the current response is complete; the connection may be reused */
+    bool fast;          /* its head was taken by load_resp_scan: the body is counted, not parsed */
+    uint64_t body_left; /* fast: body bytes still to come */
+    size_t fast_skip;   /* fast: head bytes at the start of the current read */
     long status;
     uint64_t bytes;         /* body bytes of the current response */
     uint64_t conn_deadline; /* CONNECTING: absolute us */
@@ -188,16 +199,17 @@ static void set_events(struct h1conn *c, uint32_t events, int op)
     struct epoll_event ev = {0};
     ev.events = events;
     ev.data.u64 = (uint64_t)c->gen << 32 | c->idx;
-    epoll_ctl(c->w->epfd, op, c->fd, &ev);
+    epoll_ctl(c->w->epfd, op, c->sk.fd, &ev);
 }
 
 /* Closes the connection (close() takes it out of the epoll set); its request, if any, stays
  * with the caller. */
 static void conn_close(struct h1worker *h, struct h1conn *c)
 {
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
+    h->hl->io->close(&c->sk);
+    if (c->sk.fd >= 0)
+        close(c->sk.fd);
+    c->sk.fd = -1;
     if (c->req)
         c->req->e.h.conn = NULL;
     c->req = NULL;
@@ -237,20 +249,21 @@ static void write_request(struct h1worker *h, struct h1conn *c)
 {
     const struct h1load *hl = h->hl;
     while (c->wr_off < hl->req_len) {
-        ssize_t n = send(c->fd, hl->req + c->wr_off, hl->req_len - c->wr_off, MSG_NOSIGNAL);
-        if (n > 0) {
-            c->wr_off += (size_t)n;
+        size_t put = 0;
+        enum load_io r = hl->io->write(&c->sk, hl->req + c->wr_off, hl->req_len - c->wr_off, &put);
+        if (r == LOAD_IO_OK) {
+            c->wr_off += put;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (r == LOAD_IO_WANT_WRITE) {
             if (!c->want_out) {
                 set_events(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
                 c->want_out = true;
             }
             return;
         }
+        if (r == LOAD_IO_WANT_READ)
+            return; /* TLS wants the peer first: EPOLLIN is set, the read side retries */
         conn_failed(h, c, TL_RESET);
         return;
     }
@@ -268,7 +281,7 @@ static void assign(struct h1worker *h, struct h1conn *c, struct slot *s)
     c->req = s;
     s->e.h.conn = c;
     c->wr_off = 0;
-    c->got_bytes = c->headers_done = c->done = c->keep = false;
+    c->got_bytes = c->headers_done = c->done = c->keep = c->fast = false;
     c->status = 0;
     c->bytes = 0;
     http_parser_init(&c->p, HTTP_RESPONSE);
@@ -285,6 +298,34 @@ static enum tl_outcome connect_error(int e)
     return TL_OTHER;
 }
 
+/* The TCP connection of connecting c is up: start the session (TLS: the handshake). */
+static void conn_handshake(struct h1worker *h, struct h1conn *c)
+{
+    struct slot *s = c->req;
+    switch (h->hl->io->handshake(s->w, &c->sk)) {
+    case LOAD_IO_OK:
+        if (h->hl->tls)
+            load_conn_timed(s->w, 0, zd_now_us() - c->t_tcp);
+        set_events(c, EPOLLIN, EPOLL_CTL_MOD);
+        assign(h, c, s);
+        return;
+    case LOAD_IO_WANT_READ: set_events(c, EPOLLIN, EPOLL_CTL_MOD); return;
+    case LOAD_IO_WANT_WRITE: set_events(c, EPOLLOUT, EPOLL_CTL_MOD); return;
+    default:
+        conn_close(h, c);
+        req_done(h, s, TL_TLS_ERROR, 0);
+        return;
+    }
+}
+
+static void conn_established(struct h1worker *h, struct h1conn *c, uint64_t now)
+{
+    c->tcp_up = true;
+    c->t_tcp = now;
+    load_conn_timed(c->req->w, now - c->t_open, 0);
+    conn_handshake(h, c);
+}
+
 /* Opens closed connection c for request s. */
 static void conn_open(struct h1worker *h, struct h1conn *c, struct slot *s, uint64_t now)
 {
@@ -298,18 +339,17 @@ static void conn_open(struct h1worker *h, struct h1conn *c, struct slot *s, uint
     s->opened++;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->fd = fd;
+    c->sk.fd = fd;
+    c->sk.ssl = NULL;
     c->gen++;
     c->served = 0;
     c->want_out = false;
+    c->tcp_up = false;
+    c->t_open = now;
     c->req = s;
     s->e.h.conn = c;
-    if (connect(fd, (const struct sockaddr *)&hl->addr, hl->addrlen) == 0) {
-        set_events(c, EPOLLIN, EPOLL_CTL_ADD);
-        assign(h, c, s);
-        return;
-    }
-    if (errno != EINPROGRESS) {
+    int rc = connect(fd, (const struct sockaddr *)&hl->addr, hl->addrlen);
+    if (rc < 0 && errno != EINPROGRESS) {
         enum tl_outcome o = connect_error(errno);
         conn_close(h, c);
         req_done(h, s, o, 0);
@@ -318,6 +358,8 @@ static void conn_open(struct h1worker *h, struct h1conn *c, struct slot *s, uint
     c->conn_deadline = now + s->w->l->connect_timeout_us;
     set_state(h, c, H1_CONNECTING);
     set_events(c, EPOLLOUT, EPOLL_CTL_ADD);
+    if (rc == 0)
+        conn_established(h, c, now);
 }
 
 /* Gives waiting requests the connections that are free: kept-alive ones first, then new ones
@@ -386,37 +428,87 @@ static void response_done(struct h1worker *h, struct h1conn *c, bool keep)
     req_done(h, s, o, bytes);
 }
 
+/* The first read of a response: when resp.c takes its head, the response is framed by its
+ * Content-Length from here on and http-parser never sees it. */
+static bool fast_head(struct h1worker *h, struct h1conn *c, size_t n)
+{
+    struct load_resp_head rh;
+    if (!load_resp_scan(h->buf, n, c->w->l->nobody, &rh))
+        return false;
+    c->got_bytes = c->headers_done = c->fast = true;
+    c->status = rh.status;
+    c->keep = rh.keep;
+    c->body_left = rh.body_len;
+    c->fast_skip = rh.head_len;
+    return true;
+}
+
+/* Body bytes of a fast response in buf[0..n) (after its head, on the first read): counted and
+ * kept for the body regex. Returns the bytes of buf that belonged to the response. */
+static size_t fast_body(struct h1conn *c, const char *buf, size_t n)
+{
+    size_t off = c->fast_skip;
+    c->fast_skip = 0;
+    size_t avail = n - off, take = avail < c->body_left ? avail : (size_t)c->body_left;
+    c->body_left -= take;
+    c->bytes += take;
+    if (take && c->req)
+        load_body_append(c->req, buf + off, take);
+    return off + take;
+}
+
+/* Reads what the connection has (TLS: on while OpenSSL holds bytes of a record already
+ * read, which epoll cannot see) and feeds it to the parser. */
 static void conn_read(struct h1worker *h, struct h1conn *c)
 {
-    ssize_t n = recv(c->fd, h->buf, H1_READ_BUF, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n <= 0) {
-        /* EOF ends a response that runs until the connection closes; anything else is cut */
-        if (n == 0 && c->headers_done) {
-            http_parser_execute(&c->p, &h->ps, NULL, 0);
-            if (c->done) {
-                response_done(h, c, false);
+    const struct load_sockops *io = h->hl->io;
+    for (;;) {
+        size_t n = 0;
+        enum load_io r = io->read(&c->sk, h->buf, H1_READ_BUF, &n);
+        if (r == LOAD_IO_WANT_READ || r == LOAD_IO_WANT_WRITE)
+            return;
+        if (r != LOAD_IO_OK) {
+            /* EOF ends a response that runs until the connection closes; anything else is cut */
+            if (r == LOAD_IO_EOF && c->headers_done && !c->fast) {
+                http_parser_execute(&c->p, &h->ps, NULL, 0);
+                if (c->done) {
+                    response_done(h, c, false);
+                    return;
+                }
+            }
+            conn_failed(h, c, TL_RESET);
+            return;
+        }
+        if (c->fast || (!c->got_bytes && fast_head(h, c, n))) {
+            size_t used = fast_body(c, h->buf, n);
+            if (c->body_left == 0) {
+                response_done(h, c, c->keep && used == n && !io->pending(&c->sk));
                 return;
             }
+            if (!io->pending(&c->sk))
+                return;
+            continue;
         }
-        conn_failed(h, c, TL_RESET);
-        return;
-    }
-    c->got_bytes = true;
-    size_t used = http_parser_execute(&c->p, &h->ps, h->buf, (size_t)n);
-    enum http_errno e = HTTP_PARSER_ERRNO(&c->p);
-    if (c->done) {
-        /* bytes after the response (or a parser that wants more): the connection is not clean */
-        response_done(h, c, c->keep && e == HPE_PAUSED && used == (size_t)n);
-        return;
-    }
-    if (e != HPE_OK) {
-        /* a malformed response: what libcurl calls a weird server reply; cut mid-body: reset */
-        enum tl_outcome o = c->headers_done ? TL_RESET : TL_OTHER;
-        struct slot *s = c->req;
-        conn_close(h, c);
-        req_done(h, s, o, 0);
+        c->got_bytes = true;
+        size_t used = http_parser_execute(&c->p, &h->ps, h->buf, n);
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->p);
+        if (c->done) {
+            /* bytes after the response (or a parser that wants more): the connection is not
+             * clean */
+            response_done(h, c, c->keep && e == HPE_PAUSED && used == n && !io->pending(&c->sk));
+            return;
+        }
+        if (e != HPE_OK) {
+            /* a malformed response: what libcurl calls a weird server reply; cut mid-body:
+             * reset */
+            enum tl_outcome o = c->headers_done ? TL_RESET : TL_OTHER;
+            struct slot *s = c->req;
+            conn_close(h, c);
+            req_done(h, s, o, 0);
+            return;
+        }
+        if (!io->pending(&c->sk))
+            return;
     }
 }
 
@@ -443,14 +535,16 @@ static void h_event(struct worker *w, const struct epoll_event *ev)
     struct h1conn *c = &h->conns[idx];
     switch (c->st) {
     case H1_CONNECTING: {
+        if (c->tcp_up) {
+            conn_handshake(h, c);
+            break;
+        }
         int e = 0;
         socklen_t len = sizeof(e);
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+        if (getsockopt(c->sk.fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
             e = errno;
         if (e == 0 && !(ev->events & (EPOLLERR | EPOLLHUP))) {
-            struct slot *s = c->req;
-            set_events(c, EPOLLIN, EPOLL_CTL_MOD);
-            assign(h, c, s);
+            conn_established(h, c, zd_now_us());
         } else {
             struct slot *s = c->req;
             conn_close(h, c);
@@ -464,10 +558,15 @@ static void h_event(struct worker *w, const struct epoll_event *ev)
         if (c->st == H1_BUSY && (ev->events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
             conn_read(h, c);
         break;
-    case H1_IDLE:
-        /* the server closed a kept-alive connection (or sent what nobody asked for) */
-        conn_close(h, c);
+    case H1_IDLE: {
+        /* the server closed a kept-alive connection (or sent what nobody asked for); TLS may
+         * also just have taken in a session ticket or a key update, which keeps it */
+        char b[64];
+        size_t got;
+        if (h->hl->io->read(&c->sk, b, sizeof(b), &got) != LOAD_IO_WANT_READ)
+            conn_close(h, c);
         break;
+    }
     case H1_CLOSED: break;
     }
     kick(h);
@@ -573,7 +672,8 @@ bool load_h1_supports(const char *url, bool http2)
     bool ok = false;
     char *scheme = NULL, *user = NULL, *password = NULL;
     if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK && strcmp(scheme, "http") == 0)
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0))
         ok = curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_OK &&
              curl_url_get(u, CURLUPART_PASSWORD, &password, 0) != CURLUE_OK;
     curl_free(scheme);
@@ -590,9 +690,10 @@ static int h_setup(struct load *l, char **err)
     CURLU *u = curl_url();
     if (!u)
         return zd_err(err, "out of memory parsing the URL");
-    char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
     int ret = -1;
     if (curl_url_set(u, CURLUPART_URL, l->url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
@@ -611,15 +712,23 @@ static int h_setup(struct load *l, char **err)
     free(name);
     if (gai != 0 || !res) {
         zd_err(err, "cannot resolve '%s': %s", host, gai_strerror(gai));
+        ret = LOAD_SETUP_UNRESOLVED;
         goto out;
     }
     memcpy(&hl->addr, res->ai_addr, res->ai_addrlen);
     hl->addrlen = res->ai_addrlen;
     freeaddrinfo(res);
-    char *hostport = strcmp(port, "80") == 0 ? xstrdup(host) : xasprintf("%s:%s", host, port);
+    hl->tls = strcmp(scheme, "https") == 0;
+    hl->io = hl->tls ? &load_sock_tls : &load_sock_plain;
+    if (hl->tls && load_tls_setup(l, host, err) < 0)
+        goto out;
+    /* the port in Host only when it is not the scheme's own, as libcurl does */
+    const char *defport = hl->tls ? "443" : "80";
+    char *hostport = strcmp(port, defport) == 0 ? xstrdup(host) : xasprintf("%s:%s", host, port);
     ret = build_request(l, hl, path, query, hostport, err);
     free(hostport);
 out:
+    curl_free(scheme);
     curl_free(host);
     curl_free(port);
     curl_free(path);
@@ -631,6 +740,7 @@ out:
 static void h_teardown(struct load *l)
 {
     struct h1load *hl = l->eng_state;
+    load_tls_teardown(l);
     if (!hl)
         return;
     free(hl->req);
@@ -649,7 +759,8 @@ static int h_worker_init(struct worker *w, char **err)
         struct h1conn *c = &h->conns[i];
         c->w = w;
         c->idx = i;
-        c->fd = -1;
+        c->sk.fd = -1;
+        c->sk.ssl = NULL;
         c->st = H1_CLOSED;
         list_push(&h->closed, &c->link, false);
     }
@@ -667,9 +778,12 @@ static void h_worker_free(struct worker *w)
     struct h1worker *h = w->eng;
     if (!h)
         return;
-    for (unsigned i = 0; i < h->nconns; i++)
-        if (h->conns[i].fd >= 0)
-            close(h->conns[i].fd);
+    for (unsigned i = 0; i < h->nconns; i++) {
+        h->hl->io->close(&h->conns[i].sk);
+        if (h->conns[i].sk.fd >= 0)
+            close(h->conns[i].sk.fd);
+    }
+    load_tls_worker_free(w);
     free(h->conns);
     free(h->buf);
     free(h);

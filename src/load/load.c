@@ -28,6 +28,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -278,10 +279,17 @@ static void *worker_main(void *arg)
                            (int)((deadline - t + 999) / 1000));
         }
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.u64 == LOAD_EV_WAKE)
+            if (evs[i].data.u64 == LOAD_EV_WAKE) {
                 drain(w->efd);
-            else
-                eng->event(w, &evs[i]);
+                continue;
+            }
+            eng->event(w, &evs[i]);
+            /* closed loop: the next request leaves at once, on the connection that just
+             * answered (the engine reuses the most recent one) while its socket is still hot in
+             * the cache, as wrk does, not after the whole batch of events */
+            if (l->closed_loop && w->free_head >= 0 && !stopping &&
+                !(l->duration_us && rel >= l->duration_us))
+                start_request(w, rel, rel);
         }
         eng->expire(w, zd_now_us());
     }
@@ -305,6 +313,8 @@ static void worker_free(struct worker *w)
     if (w->efd >= 0)
         close(w->efd);
     hist_free(w->lateness);
+    hist_free(w->connect_us);
+    hist_free(w->handshake_us);
     pthread_mutex_destroy(&w->mu);
 }
 
@@ -320,6 +330,8 @@ static int worker_init(struct load *l, struct worker *w, unsigned id, unsigned c
     w->prof = l->prof;
     w->prof_ver = atomic_load(&l->prof_ver);
     w->lateness = hist_new();
+    w->connect_us = hist_new();
+    w->handshake_us = hist_new();
     pthread_mutex_init(&w->mu, NULL);
     atomic_init(&w->watermark, 0);
     atomic_init(&w->finished, false);
@@ -386,6 +398,8 @@ static int check_opts(const struct load_opts *o, char **err)
 {
     if (check_url(o->url, err) < 0)
         return -1;
+    if (o->ca_file && access(o->ca_file, R_OK) < 0)
+        return zd_err(err, "cannot read the CA file '%s': %s", o->ca_file, strerror(errno));
     if (!(o->rate >= 0 && o->rate <= LOAD_MAX_RATE))
         return zd_err(err, "rate must be between 0 and %.0f requests/s", LOAD_MAX_RATE);
     if (o->connections > LOAD_MAX_CONNECTIONS)
@@ -476,6 +490,7 @@ static void load_destroy(struct load *l)
     free(l->exp_lo);
     free(l->exp_hi);
     free(l->url);
+    free(l->ca_file);
     free(l->method);
     free(l->body);
     pthread_mutex_destroy(&l->prof_mu);
@@ -491,9 +506,9 @@ struct load *load_start(const struct load_opts *o, char **err)
     bool native = load_h1_supports(o->url, o->http2);
     if (o->engine == LOAD_ENGINE_NATIVE && !native) {
         zd_err(err,
-               "the native engine speaks plain HTTP/1.1 to http:// URLs without credentials "
-               "(use the curl engine for '%s'%s)",
-               o->url, o->http2 ? " with HTTP/2" : "");
+               "the native engine speaks HTTP/1.1 to http:// and https:// URLs without "
+               "credentials (use the curl engine%s)",
+               o->http2 ? " for HTTP/2" : " for a URL with credentials");
         return NULL;
     }
     struct load *l = xcalloc(1, sizeof(*l));
@@ -534,6 +549,7 @@ struct load *load_start(const struct load_opts *o, char **err)
     }
     l->http2 = o->http2;
     l->insecure = o->insecure;
+    l->ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
     l->timeout_us = o->timeout_us ? o->timeout_us : 2000000;
     l->connect_timeout_us = o->connect_timeout_us ? o->connect_timeout_us : 1000000;
     l->duration_us = o->duration_us;
@@ -541,8 +557,15 @@ struct load *load_start(const struct load_opts *o, char **err)
     l->headers = o->headers;
     l->nheaders = o->nheaders;
     l->eng = native && o->engine != LOAD_ENGINE_CURL ? &load_engine_h1 : &load_engine_curl;
+    bool tls = strncasecmp(o->url, "https:", 6) == 0;
+    if (o->engine != LOAD_ENGINE_AUTO)
+        l->why = "asked for";
+    else if (native)
+        l->why = tls ? "auto: native for https:// over HTTP/1.1" : "auto: native for http://";
+    else
+        l->why = o->http2 ? "auto: libcurl for HTTP/2" : "auto: libcurl for a URL with credentials";
     int erc = l->eng->setup(l, err);
-    if (erc < 0 && l->eng == &load_engine_h1 && o->engine == LOAD_ENGINE_AUTO) {
+    if (erc == LOAD_SETUP_UNRESOLVED && o->engine == LOAD_ENGINE_AUTO) {
         /* a host that does not resolve now: libcurl tries again per request (and counts each
          * failure as `other`) */
         l->eng->teardown(l);
@@ -551,6 +574,7 @@ struct load *load_start(const struct load_opts *o, char **err)
             *err = NULL;
         }
         l->eng = &load_engine_curl;
+        l->why = "auto: libcurl, the host did not resolve at start";
         erc = l->eng->setup(l, err);
     }
     l->headers = NULL; /* the caller's: not kept */
@@ -689,6 +713,16 @@ const char *load_engine_name(const struct load *l)
     return l->eng->name;
 }
 
+const char *load_engine_why(const struct load *l)
+{
+    return l->why;
+}
+
+const char *load_tls_error(const struct load *l)
+{
+    return atomic_load(&((struct load *)l)->tls_err_state) == 2 ? l->tls_err : NULL;
+}
+
 struct timeline *load_timeline(struct load *l)
 {
     return l->tl;
@@ -751,19 +785,31 @@ void load_totals(const struct load *l, struct load_totals *out)
         out->conns_opened = s.conns_opened;
         out->retried = s.retried;
     }
-    struct hist *late = hist_new();
+    struct hist *late = hist_new(), *conn = hist_new(), *hs = hist_new();
     for (unsigned i = 0; i < l->nworkers; i++) {
         struct worker *w = &l->w[i];
         for (int k = 0; k < 6; k++)
             out->status[k] += atomic_load_explicit(&w->status[k], memory_order_relaxed);
         out->bytes_received += atomic_load_explicit(&w->bytes, memory_order_relaxed);
+        out->tls_handshakes += atomic_load_explicit(&w->tls_handshakes, memory_order_relaxed);
+        out->tls_resumed += atomic_load_explicit(&w->tls_resumed, memory_order_relaxed);
+        out->tls_failed += atomic_load_explicit(&w->tls_failed, memory_order_relaxed);
         pthread_mutex_lock(&w->mu);
         hist_merge(late, w->lateness);
+        hist_merge(conn, w->connect_us);
+        hist_merge(hs, w->handshake_us);
         pthread_mutex_unlock(&w->mu);
     }
     out->lateness_p99_us = hist_quantile(late, 0.99);
     out->lateness_max_us = hist_max(late);
+    out->connects = hist_count(conn);
+    out->connect_p50_us = hist_quantile(conn, 0.5);
+    out->connect_p99_us = hist_quantile(conn, 0.99);
+    out->handshake_p50_us = hist_quantile(hs, 0.5);
+    out->handshake_p99_us = hist_quantile(hs, 0.99);
     hist_free(late);
+    hist_free(conn);
+    hist_free(hs);
     uint64_t end = atomic_load(&l->end_us);
     if (!end) {
         end = zd_now_us() - l->t0;

@@ -1,5 +1,6 @@
 /*
- * load: open-loop HTTP load: a native HTTP/1.1 client for http://, libcurl multi for the rest.
+ * load: open-loop HTTP load: a native HTTP/1.1 client for http:// and https://, libcurl multi for
+ * the rest (HTTP/2, URLs with credentials).
  *
  * Requests go out on a schedule set by the target rate, not by how fast answers come back;
  * latency is measured from the *intended* send time (no coordinated omission). What the schedule
@@ -7,10 +8,12 @@
  * handle; the results land in one timeline. The library never prints.
  *
  * Files (src/load/): load.c the schedule, workers and public API; engine.h the engine table
- * (private to the folder); h1.c the native HTTP/1.1 engine; curl.c the libcurl engine; slot.c
- * what both engines call when a request ends; timeline.c the per-interval results; hist.c the
- * latency histogram.
- * May use: base, libcurl, http-parser, pcre2, pthreads.
+ * and the socket table (private to the folder); h1.c the native HTTP/1.1 engine, over net.c
+ * (plain TCP) or tls.c (OpenSSL), swapped through the socket table; resp.c its quick scan of the
+ * common response head (http-parser for the rest); curl.c the libcurl engine; slot.c what both
+ * engines call when a request ends; timeline.c the per-interval results; hist.c the latency
+ * histogram.
+ * May use: base, libcurl, OpenSSL, http-parser, pcre2, pthreads.
  * Used by: run (the runner drives it, journal and measure read its timeline), cmd/load.c, and
  * report (timeline and histogram types only). Never uses scenario, target or run: the runner
  * translates a scenario's load section into struct load_opts.
@@ -31,7 +34,7 @@ struct load_header {
 };
 
 enum load_engine_kind {
-    LOAD_ENGINE_AUTO,   /* native for plain http:// (no HTTP/2, no credentials), else curl */
+    LOAD_ENGINE_AUTO,   /* native for http:// and https:// (no HTTP/2, no credentials), else curl */
     LOAD_ENGINE_NATIVE, /* load_start fails for a URL it cannot serve */
     LOAD_ENGINE_CURL,
 };
@@ -61,7 +64,9 @@ struct load_opts {
     size_t nexpect;
     const char *expect_body; /* pcre2 regex on the body; NULL = any */
     bool http2;
-    bool insecure;
+    bool insecure;       /* TLS: no certificate verification */
+    const char *ca_file; /* TLS: verify against the certificates in this PEM file; NULL = the
+                            system CA store */
     enum load_engine_kind engine;
     uint64_t interval_us; /* timeline interval; default 100ms */
     size_t max_intervals; /* default: duration / interval + slack, or 10 min worth */
@@ -79,6 +84,11 @@ void load_set_rate(struct load *l, double rate, uint64_t ramp_us);
 double load_rate(const struct load *l);
 /* "native" or "curl": the engine the load runs on. */
 const char *load_engine_name(const struct load *l);
+/* Why that engine, for people: "auto: native for https:// over HTTP/1.1", "asked for". */
+const char *load_engine_why(const struct load *l);
+/* The first TLS handshake failure's reason (every later one is only counted, as tls_error), or
+ * NULL when none failed. Owned by the load; no URL credentials in it. */
+const char *load_tls_error(const struct load *l);
 /* The live timeline (owned by the load; valid until load_free). */
 struct timeline *load_timeline(struct load *l);
 /* Microseconds since the load started (the timeline's clock). */
@@ -101,6 +111,10 @@ struct load_totals {
     double achieved_rate;     /* requests sent per second */
     uint64_t lateness_p99_us; /* how late sends left compared with the schedule */
     uint64_t lateness_max_us;
+    /* native engine: TCP connect and TLS handshake times of the connections opened */
+    uint64_t connects, connect_p50_us, connect_p99_us;
+    uint64_t handshake_p50_us, handshake_p99_us;
+    uint64_t tls_handshakes, tls_resumed, tls_failed; /* completed, of them resumed; failed */
 };
 void load_totals(const struct load *l, struct load_totals *out);
 /* Latency of the whole run (a copy the caller frees with hist_free). */

@@ -4,7 +4,9 @@
  * recorded in the timeline. Its own unit so the engines (h1.c, curl.c) depend on it and load.c
  * depends on the engines, never the other way round.
  */
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "load/engine.h"
@@ -74,4 +76,26 @@ void load_slot_done(struct worker *w, struct slot *s, enum tl_outcome o, uint64_
     s->next_free = w->free_head;
     w->free_head = (int)(s - w->slots);
     w->inflight--;
+}
+
+void load_conn_timed(struct worker *w, uint64_t connect_us, uint64_t hs_us)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!hs_us)
+        hist_record(w->connect_us, connect_us);
+    else
+        hist_record(w->handshake_us, hs_us);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void load_tls_note_error(struct load *l, const char *fmt, ...)
+{
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&l->tls_err_state, &expect, 1))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->tls_err, sizeof(l->tls_err), fmt, ap);
+    va_end(ap);
+    atomic_store(&l->tls_err_state, 2);
 }

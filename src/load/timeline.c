@@ -55,8 +55,8 @@ struct timeline {
 static const double pct_q[4] = {0.50, 0.90, 0.99, 0.999};
 
 static const char *const outcome_names[TL_OUTCOME__COUNT] = {
-    "ok",    "http_4xx",      "http_5xx", "connect_refused", "connect_timeout", "response_timeout",
-    "reset", "body_mismatch", "not_sent", "other",
+    "ok",    "http_4xx",  "http_5xx",      "connect_refused", "connect_timeout", "response_timeout",
+    "reset", "tls_error", "body_mismatch", "not_sent",        "other",
 };
 
 const char *tl_outcome_name(enum tl_outcome o)

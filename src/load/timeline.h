@@ -24,6 +24,7 @@ enum tl_outcome {
     TL_CONNECT_TIMEOUT,
     TL_RESPONSE_TIMEOUT,
     TL_RESET,
+    TL_TLS_ERROR, /* the TLS handshake failed: certificate refused, reset or closed mid-way */
     TL_BODY_MISMATCH,
     TL_NOT_SENT, /* the schedule wanted it but it could not be sent (in-flight cap, no connection)
                   */
@@ -31,7 +32,7 @@ enum tl_outcome {
     TL_OUTCOME__COUNT
 };
 /* "ok", "http_4xx", "http_5xx", "connect_refused", "connect_timeout", "response_timeout",
- * "reset", "body_mismatch", "not_sent", "other" */
+ * "reset", "tls_error", "body_mismatch", "not_sent", "other" */
 const char *tl_outcome_name(enum tl_outcome o);
 
 /* What one interval holds, as read back (a copy). */

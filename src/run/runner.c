@@ -326,6 +326,7 @@ static struct load *start_load(struct runner *r, char **err)
         .expect_body = L->expect_body,
         .http2 = L->http2,
         .insecure = L->insecure,
+        .ca_file = L->ca_file,
         .engine = L->engine == SCN_ENGINE_NATIVE ? LOAD_ENGINE_NATIVE
                   : L->engine == SCN_ENGINE_CURL ? LOAD_ENGINE_CURL
                                                  : LOAD_ENGINE_AUTO,

@@ -174,6 +174,7 @@ void scn_free(struct scn_scenario *s)
     free(l->body);
     free(l->expect_status);
     free(l->expect_body);
+    free(l->ca_file);
     for (size_t i = 0; i < s->nsteps; i++) {
         struct scn_step *st = &s->steps[i];
         free(st->name);

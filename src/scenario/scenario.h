@@ -113,6 +113,7 @@ struct scn_load {
     char *expect_body;      /* pcre2 regex; NULL = any body */
     bool http2;             /* default false */
     bool insecure;          /* skip TLS verification; default false */
+    char *ca_file;          /* verify TLS against this PEM file; NULL = the system store */
     enum scn_engine engine; /* default auto: native for http://, libcurl otherwise */
     uint64_t interval_us;   /* timeline interval, default 100ms */
 };

@@ -371,10 +371,10 @@ void sp_parse_target(struct ctx *c, const cJSON *tn)
 
 /* ---- load, steady state ------------------------------------------------------------------- */
 
-static const char *const load_keys[] = {"rate",          "ramp",     "connections",     "threads",
-                                        "max_in_flight", "timeout",  "connect_timeout", "method",
-                                        "headers",       "body",     "expect",          "http2",
-                                        "insecure",      "interval", "engine",          NULL};
+static const char *const load_keys[] = {
+    "rate",   "ramp",    "connections", "threads", "max_in_flight", "timeout",  "connect_timeout",
+    "method", "headers", "body",        "expect",  "http2",         "insecure", "interval",
+    "engine", "ca_file", NULL};
 static const char *const engines[] = {"auto", "native", "curl", NULL};
 static const char *const load_expect_keys[] = {"status", "body", NULL};
 static const char *const methods[] = {"GET",    "HEAD",  "POST",    "PUT",
@@ -416,6 +416,7 @@ void sp_parse_load(struct ctx *c, const cJSON *ln, const cJSON *root)
     sp_get_str(c, ln, "body", P, SCN_MAX_BODY, &l->body);
     sp_get_bool(c, ln, "http2", P, &l->http2);
     sp_get_bool(c, ln, "insecure", P, &l->insecure);
+    sp_get_path(c, ln, "ca_file", P, &l->ca_file);
     char *eng = NULL;
     if (sp_get_text(c, ln, "engine", P, 16, &eng) > 0) {
         const cJSON *engn = sp_get(ln, "engine");
@@ -429,11 +430,12 @@ void sp_parse_load(struct ctx *c, const cJSON *ln, const cJSON *root)
             sp_diag(c, sp_off_of(c, engn), "$.load.engine", "unknown load engine '%s'%s%s%s", eng,
                     s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : " (auto, native or curl)");
         }
-        if (l->engine == SCN_ENGINE_NATIVE && (l->http2 || (url && strncasecmp(url, "http://", 7))))
+        if (l->engine == SCN_ENGINE_NATIVE && (l->http2 || (url && strncasecmp(url, "http://", 7) &&
+                                                            strncasecmp(url, "https://", 8))))
             sp_diag(c, sp_off_of(c, engn), "$.load.engine",
-                    "the native engine speaks plain HTTP/1.1 to http:// URLs (%s): use \"auto\" or "
-                    "\"curl\"",
-                    l->http2 ? "not HTTP/2" : "the target is not http://");
+                    "the native engine speaks HTTP/1.1 to http:// and https:// URLs (%s): use "
+                    "\"auto\" or \"curl\"",
+                    l->http2 ? "not HTTP/2" : "the target is neither");
     }
     free(eng);
     const cJSON *en = sp_get(ln, "expect");

@@ -99,6 +99,7 @@ static char *dump(const struct scn_scenario *s)
     add(&sb, "load.expect_body", l->expect_body);
     addu(&sb, "load.http2", l->http2);
     addu(&sb, "load.insecure", l->insecure);
+    add(&sb, "load.ca_file", l->ca_file);
     addu(&sb, "load.engine", l->engine);
     addu(&sb, "load.interval_us", l->interval_us);
     addd(&sb, "steady.error_rate", s->steady.error_rate);
