@@ -61,9 +61,9 @@ int lab_config_save(const char *dir, const struct lab_config *c, char **err)
 {
     char *path = xasprintf("%s/lab.conf", dir);
     char *text = xasprintf("zones=%d\nper_zone=%d\nspares=%d\nheal_delay_us=%llu\nssh=%d\n"
-                           "started_wall_us=%llu\n",
+                           "hosts=%d\nstarted_wall_us=%llu\n",
                            c->zones, c->per_zone, c->spares, (unsigned long long)c->heal_delay_us,
-                           c->ssh ? 1 : 0, (unsigned long long)c->started_wall_us);
+                           c->ssh ? 1 : 0, c->hosts ? 1 : 0, (unsigned long long)c->started_wall_us);
     int rc = zd_write_file_atomic(path, text, strlen(text), err);
     free(path);
     free(text);
@@ -94,6 +94,8 @@ int lab_config_load(const char *dir, struct lab_config *c, char **err)
             c->heal_delay_us = v;
         else if (strcmp(k, "ssh") == 0)
             c->ssh = v != 0;
+        else if (strcmp(k, "hosts") == 0)
+            c->hosts = v != 0;
         else if (strcmp(k, "started_wall_us") == 0)
             c->started_wall_us = v;
     }
@@ -482,7 +484,7 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
                       "see 'ss -ltnp')",
                       LAB_LB_PORT);
     char ip[16];
-    for (int z = 0; z < cfg->zones; z++)
+    for (int z = 0; z < cfg->zones && !cfg->hosts; z++)
         for (int s = 0; s < cfg->per_zone + cfg->spares; s++)
             if (port_in_use(lab_instance_ip(z, s, ip, sizeof(ip)), LAB_INSTANCE_PORT))
                 return zd_err(err, "%s:%d is already in use (see 'ss -ltnp')", ip,
@@ -498,6 +500,8 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
 
     struct lab_config c = *cfg;
     c.started_wall_us = zd_wall_us();
+    if (c.hosts)
+        c.spares = 0; /* a host's own supervisor restarts its server; no healer, no spares */
     if (lab_config_save(dir, &c, err) < 0)
         return -1;
     char *hcfg = lab_haproxy_config(dir, &c);
@@ -516,6 +520,11 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
             close(fd);
     }
 
+    if (c.hosts) {
+        if (lab_hosts_up(dir, &c, exe, err) < 0)
+            goto fail;
+        goto instances_ready;
+    }
     char *hargv[] = {(char *)exe,     (char *)"lab", (char *)"healer",
                      (char *)"--dir", (char *)dir,   NULL};
     pid_t hp = spawn(exe, hargv, lout, lout, err);
@@ -546,6 +555,7 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
         }
         zd_sleep_us(20000);
     }
+instances_ready:;
     char *xargv[] = {(char *)"/usr/sbin/haproxy", (char *)"-db", (char *)"-f", hcfgp, NULL};
     if (!zd_file_exists(xargv[0]))
         xargv[0] = (char *)"/usr/bin/haproxy";
@@ -690,6 +700,19 @@ int lab_down(const char *dir, int *stopped, char **err)
         closedir(d);
     }
     free(run);
+    struct lab_config hc;
+    char *he = NULL;
+    if (lab_config_load(dir, &hc, &he) == 0 && hc.hosts) {
+        int hn = 0;
+        if (lab_hosts_down(dir, &hn, &he) < 0) {
+            rc = -1;
+            free(e);
+            e = he;
+            he = NULL;
+        }
+        n += hn;
+    }
+    free(he);
     clean_run_dir(dir);
     char *sock = xasprintf("%s/haproxy.sock", dir);
     unlink(sock);
@@ -755,7 +778,8 @@ int lab_status_get(const char *dir, struct lab_status *st, char **err)
     for (int z = 0; z < st->cfg.zones; z++) {
         for (int s = 0; s < st->cfg.per_zone + st->cfg.spares; s++) {
             char name[32];
-            snprintf(name, sizeof(name), "inst-%c%d", lab_zone_name(z), s + 1);
+            snprintf(name, sizeof(name), "%s-%c%d", st->cfg.hosts ? "host" : "inst",
+                     lab_zone_name(z), s + 1);
             pid_t pid = lab_pid_get(dir, name);
             if (!pid && s >= st->cfg.per_zone)
                 continue; /* an unused spare slot */
