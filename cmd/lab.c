@@ -86,9 +86,12 @@ static int parse_int_opt(const char *opt, const char *v, long long lo, long long
 static int lab_up_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"zones", required_argument, NULL, 'z'},      {"per-zone", required_argument, NULL, 'p'},
-        {"dir", required_argument, NULL, 'd'},        {"ssh", no_argument, NULL, 's'},
-        {"heal-delay", required_argument, NULL, 'H'}, {"hosts", no_argument, NULL, 'o'},
+        {"zones", required_argument, NULL, 'z'},
+        {"per-zone", required_argument, NULL, 'p'},
+        {"dir", required_argument, NULL, 'd'},
+        {"ssh", no_argument, NULL, 's'},
+        {"heal-delay", required_argument, NULL, 'H'},
+        {"hosts", no_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     struct lab_config cfg;

@@ -19,6 +19,7 @@
 
 static const char usage[] =
     "usage: zonedef run FILE [--var NAME=VALUE]... [--out DIR] [--ci] [--dry-run] [--quiet]\n"
+    "                        [--accept-new-hostkeys]\n"
     "\n"
     "Runs a scenario: traffic through the load balancer, faults on schedule, always undone;\n"
     "measures time to detect and to recover, scores the run and writes result.json and\n"
@@ -28,6 +29,8 @@ static const char usage[] =
     "  --out DIR         write the results to DIR instead\n"
     "  --ci              no colour and no progress lines; end with one compact summary line\n"
     "  --dry-run         resolve the target and print what would happen; change nothing\n"
+    "  --accept-new-hostkeys  ssh: add the keys of hosts not in known_hosts to it (a changed\n"
+    "                    key is still refused)\n"
     "  --quiet           print only problems and the scorecard\n"
     "\n"
     "exit: 0 passed, 1 expectations not met (or the steady state did not hold first),\n"
@@ -91,14 +94,18 @@ int cmd_run(int argc, char **argv)
     if (zd_wants_help(argc, argv, usage))
         return ZD_EXIT_OK;
     static const struct option opts[] = {
-        {"var", required_argument, NULL, 'v'}, {"out", required_argument, NULL, 'o'},
-        {"ci", no_argument, NULL, 'c'},        {"dry-run", no_argument, NULL, 'n'},
-        {"quiet", no_argument, NULL, 'q'},     {NULL, 0, NULL, 0},
+        {"var", required_argument, NULL, 'v'},
+        {"out", required_argument, NULL, 'o'},
+        {"ci", no_argument, NULL, 'c'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"accept-new-hostkeys", no_argument, NULL, 'A'},
+        {NULL, 0, NULL, 0},
     };
     const char *vars[MAX_VARS];
     size_t nvars = 0;
     const char *out_dir = NULL;
-    bool ci = false, dry = false, quiet = false;
+    bool ci = false, dry = false, quiet = false, accept_new = false;
     int c;
     optind = 0;
     while ((c = zd_getopt(argc, argv, "o:q", opts)) != -1) {
@@ -116,6 +123,7 @@ int cmd_run(int argc, char **argv)
         case 'c': ci = true; break;
         case 'n': dry = true; break;
         case 'q': quiet = true; break;
+        case 'A': accept_new = true; break;
         default: return ZD_EXIT_USAGE;
         }
     }
@@ -134,6 +142,7 @@ int cmd_run(int argc, char **argv)
         return ZD_EXIT_USAGE;
     }
     scn_diags_free(&diags);
+    scn->target.ssh_accept_new_hostkeys = accept_new;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -76,8 +76,7 @@ char *lab_haproxy_config(const char *dir, const struct lab_config *cfg)
             sbuf_addf(&sb, "    server %c%d %s:%d%s\n", lab_zone_name(z), s + 1,
                       cfg->hosts ? lab_host_ip(z, s, ip, sizeof(ip))
                                  : lab_instance_ip(z, s, ip, sizeof(ip)),
-                      LAB_INSTANCE_PORT,
-                      s >= cfg->per_zone ? " disabled" : "");
+                      LAB_INSTANCE_PORT, s >= cfg->per_zone ? " disabled" : "");
         }
     }
     return sbuf_detach(&sb);

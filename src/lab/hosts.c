@@ -9,13 +9,14 @@
  * towards the machine itself (only replies to connections the machine opened get through).
  *
  * In the namespace, `unshare --pid --mount --fork --mount-proc` runs DIR/hosts/<id>/init.sh as
- * pid 1 of a PID namespace of its own, with /proc mounted afresh and an empty /run/systemd (so nothing in a host can ask the machine's systemd for anything): a
- * `kill_process` on one host sees only that host's processes. /tmp stays shared (the lab's
- * directory may live there): what faults leave in /tmp is named per host. init.sh starts the host's sshd on
- * port 22 (host key per host, the lab's client keys authorized) and its HTTP server, the
- * process `web` (a link to the zonedef binary, so `pkill -x web` names it), and restarts the
- * server after the heal delay when it dies, as an auto-scaling group would. `service web stop`
- * and `start` work on every host (an init.d script bind-mounted over /etc/init.d inside it).
+ * pid 1 of a PID namespace of its own, with /proc mounted afresh and an empty /run/systemd (so
+ * nothing in a host can ask the machine's systemd for anything): a `kill_process` on one host sees
+ * only that host's processes. /tmp stays shared (the lab's directory may live there): what faults
+ * leave in /tmp is named per host. init.sh starts the host's sshd on port 22 (host key per host,
+ * the lab's client keys authorized) and its HTTP server, the process `web` (a link to the zonedef
+ * binary, so `pkill -x web` names it), and restarts the server after the heal delay when it dies,
+ * as an auto-scaling group would. `service web stop` and `start` work on every host (an init.d
+ * script bind-mounted over /etc/init.d inside it).
  *
  * Every name starts with `zonedef` (namespaces, bridge, guard table) or `zdv-` (veths), so
  * lab_hosts_down finds and removes them by name after a crash too.
@@ -108,8 +109,8 @@ static int keygen(const char *path, const char *type, char **err)
     if (zd_file_exists(path))
         return 0;
     const char *bits = strcmp(type, "rsa") == 0 ? "2048" : "256";
-    return run(err, "ssh-keygen", "-q", "-t", type, "-b", bits, "-N", "", "-C", "zonedef-lab",
-               "-f", path, NULL);
+    return run(err, "ssh-keygen", "-q", "-t", type, "-b", bits, "-N", "", "-C", "zonedef-lab", "-f",
+               path, NULL);
 }
 
 static bool accepts(const char *ip, int port, uint64_t timeout_us)
@@ -168,8 +169,8 @@ done:
 
 /* Writes the host's files: host key, sshd_config, init.sh, init.d/web. Appends its
  * known_hosts line to kh. */
-static int host_files(const char *dir, const struct lab_config *cfg, int z, int s,
-                      const char *ip, const char *web, struct sbuf *kh, char **err)
+static int host_files(const char *dir, const struct lab_config *cfg, int z, int s, const char *ip,
+                      const char *web, struct sbuf *kh, char **err)
 {
     char id[16];
     snprintf(id, sizeof(id), "%c%d", lab_zone_name(z), s + 1);
@@ -270,14 +271,14 @@ static int network(const struct lab_config *cfg, char **err)
         run(err, "ip", "link", "set", LAB_HOSTS_BRIDGE, "up", NULL) < 0)
         return -1;
     /* hosts may answer the machine but never open anything towards it or beyond the bridge */
-    const char *guard = "table inet " GUARD_TABLE " {\n"
-                        " chain in { type filter hook input priority -300; policy accept;\n"
-                        "  iifname \"" LAB_HOSTS_BRIDGE "\" ct state established,related accept\n"
-                        "  iifname \"" LAB_HOSTS_BRIDGE "\" drop\n }\n"
-                        " chain forward_guard { type filter hook forward priority -300; policy accept;\n"
-                        "  iifname \"" LAB_HOSTS_BRIDGE "\" oifname != \"" LAB_HOSTS_BRIDGE
-                        "\" drop\n }\n"
-                        "}\n";
+    const char *guard =
+        "table inet " GUARD_TABLE " {\n"
+        " chain in { type filter hook input priority -300; policy accept;\n"
+        "  iifname \"" LAB_HOSTS_BRIDGE "\" ct state established,related accept\n"
+        "  iifname \"" LAB_HOSTS_BRIDGE "\" drop\n }\n"
+        " chain forward_guard { type filter hook forward priority -300; policy accept;\n"
+        "  iifname \"" LAB_HOSTS_BRIDGE "\" oifname != \"" LAB_HOSTS_BRIDGE "\" drop\n }\n"
+        "}\n";
     char *gp = NULL;
     int fd = -1;
     char tmpl[] = "/tmp/zonedef-guard.XXXXXX";
@@ -298,8 +299,8 @@ static int network(const struct lab_config *cfg, char **err)
             snprintf(veth, sizeof(veth), VETH_PREFIX "%c%d", lab_zone_name(z), s + 1);
             snprintf(cidr, sizeof(cidr), "%s/16", lab_host_ip(z, s, ip, sizeof(ip)));
             if (run(err, "ip", "netns", "add", ns, NULL) < 0 ||
-                run(err, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
-                    "netns", ns, NULL) < 0 ||
+                run(err, "ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns",
+                    ns, NULL) < 0 ||
                 run(err, "ip", "link", "set", veth, "master", LAB_HOSTS_BRIDGE, "up", NULL) < 0 ||
                 run(err, "ip", "-n", ns, "addr", "add", cidr, "dev", "eth0", NULL) < 0 ||
                 run(err, "ip", "-n", ns, "link", "set", "eth0", "up", NULL) < 0 ||
@@ -357,8 +358,9 @@ int lab_hosts_up(const char *dir, const struct lab_config *cfg, const char *exe,
     char **left = NULL;
     size_t nleft = 0;
     if (lab_hosts_list(&left, &nleft) == 0 && nleft) {
-        zd_err(err, "network namespace '%s' already exists (another hosts lab is up; "
-                    "'zonedef lab down --dir DIR' of that lab removes it)",
+        zd_err(err,
+               "network namespace '%s' already exists (another hosts lab is up; "
+               "'zonedef lab down --dir DIR' of that lab removes it)",
                left[0]);
         for (size_t i = 0; i < nleft; i++)
             free(left[i]);
@@ -420,8 +422,9 @@ int lab_hosts_up(const char *dir, const struct lab_config *cfg, const char *exe,
         if (ready == cfg->zones * cfg->per_zone)
             break;
         if (zd_now_us() - t0 > HOSTS_READY_US) {
-            zd_err(err, "the hosts did not start (%d of %d with sshd and the HTTP server up; "
-                        "see %s/hosts/*/init.log, sshd.log, web.log)",
+            zd_err(err,
+                   "the hosts did not start (%d of %d with sshd and the HTTP server up; "
+                   "see %s/hosts/*/init.log, sshd.log, web.log)",
                    ready, cfg->zones * cfg->per_zone, dir);
             goto done;
         }
@@ -528,8 +531,8 @@ int lab_hosts_down(const char *dir, int *removed, char **err)
         closedir(d);
     }
     char *out = NULL;
-    char *largv[] = {(char *)"nft", (char *)"list", (char *)"table", (char *)"inet",
-                     (char *)GUARD_TABLE, NULL};
+    char *largv[] = {(char *)"nft",  (char *)"list",      (char *)"table",
+                     (char *)"inet", (char *)GUARD_TABLE, NULL};
     if (lab_run(largv, CMD_TIMEOUT_US, &out, NULL) == 0) {
         char *x = NULL;
         if (run(&x, "nft", "delete", "table", "inet", GUARD_TABLE, NULL) < 0) {

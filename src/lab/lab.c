@@ -60,10 +60,11 @@ char *lab_default_dir(void)
 int lab_config_save(const char *dir, const struct lab_config *c, char **err)
 {
     char *path = xasprintf("%s/lab.conf", dir);
-    char *text = xasprintf("zones=%d\nper_zone=%d\nspares=%d\nheal_delay_us=%llu\nssh=%d\n"
-                           "hosts=%d\nstarted_wall_us=%llu\n",
-                           c->zones, c->per_zone, c->spares, (unsigned long long)c->heal_delay_us,
-                           c->ssh ? 1 : 0, c->hosts ? 1 : 0, (unsigned long long)c->started_wall_us);
+    char *text =
+        xasprintf("zones=%d\nper_zone=%d\nspares=%d\nheal_delay_us=%llu\nssh=%d\n"
+                  "hosts=%d\nstarted_wall_us=%llu\n",
+                  c->zones, c->per_zone, c->spares, (unsigned long long)c->heal_delay_us,
+                  c->ssh ? 1 : 0, c->hosts ? 1 : 0, (unsigned long long)c->started_wall_us);
     int rc = zd_write_file_atomic(path, text, strlen(text), err);
     free(path);
     free(text);

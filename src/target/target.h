@@ -87,5 +87,6 @@ char *tgt_action_kind(const char *action_json);
 
 /* Implementations (one per target module). */
 extern const struct tgt_ops tgt_lab_ops;
+extern const struct tgt_ops tgt_ssh_ops; /* ssh/ssh_target.c */
 
 #endif
