@@ -242,7 +242,7 @@ static int host_files(const char *dir, const struct lab_config *cfg, int z, int 
     sbuf_adds(&sb, "#!/bin/sh\n# the lab host's web service (service web stop|start|status)\nH=");
     sq(&sb, h);
     sbuf_adds(&sb, "\ncase \"$1\" in\n"
-                   "stop) touch \"$H/stopped\"; pkill -x web; exit 0 ;;\n"
+                   "stop) touch \"$H/stopped\"; pkill -x -P 1 web; exit 0 ;;\n"
                    "start) rm -f \"$H/stopped\"; exit 0 ;;\n"
                    "status) pgrep -x web >/dev/null ;;\n"
                    "*) echo 'usage: service web start|stop|status' >&2; exit 2 ;;\n"

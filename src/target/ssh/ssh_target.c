@@ -769,7 +769,7 @@ static int sh_apply(void *state, const char *action_json, char **err)
         }
         if (undo && a.deadman_s) {
             char *arm = hc_deadman_arm(a.tag[i], undo, a.deadman_s);
-            cmds[i] = xasprintf("%s >/dev/null && %s", arm, inj);
+            cmds[i] = xasprintf("(%s\n) >/dev/null && (%s\n)", arm, inj);
             free(arm);
             free(inj);
         } else {
@@ -820,7 +820,8 @@ static int sh_undo(void *state, const char *action_json, char **err)
         if (!undo)
             continue;
         char *cancel = a.deadman_s ? hc_deadman_cancel(a.tag[i]) : NULL;
-        cmds[nc] = cancel ? xasprintf("%s && %s >/dev/null", undo, cancel) : xstrdup(undo);
+        cmds[nc] = cancel ? xasprintf("(%s\n) && (%s\n) >/dev/null", undo, cancel)
+                          : xstrdup(undo);
         cfi[nc++] = i;
         free(cancel);
         free(undo);
