@@ -14,11 +14,12 @@
 #include "cmd.h"
 #include "diag.h"
 #include "scenario/scenario.h"
+#include "target/target.h"
 
 #include "base/banned.h"
 
 static const char usage[] =
-    "usage: zonedef plan [--var name=value]... [--json] FILE\n"
+    "usage: zonedef plan [--var name=value]... [--json] [--check] FILE\n"
     "\n"
     "Prints the timeline a scenario will follow: warm-up, when each fault is injected and\n"
     "undone, where and for how long, settle and end, with the steady state, guards and\n"
@@ -27,9 +28,13 @@ static const char usage[] =
     "options:\n"
     "  --var name=value   set a variable used as ${name} in the file (repeatable)\n"
     "  --json             one JSON object on stdout instead of the table\n"
+    "  --check            ssh targets: connect to every host in parallel and report per host\n"
+    "                     reachable, host key, auth, sudo, nft/iptables/tc present; changes\n"
+    "                     nothing (known_hosts is never written)\n"
     "  -h, --help         this help\n"
     "\n"
-    "exit status: 0 printed, 2 the file is invalid (errors as 'zonedef validate' shows them)\n";
+    "exit status: 0 printed, 2 the file is invalid (errors as 'zonedef validate' shows them);\n"
+    "with --check 1 when a host is not ready\n";
 
 enum ev_kind { EV_START, EV_INJECT, EV_UNDO, EV_SETTLE, EV_END };
 static const char *const ev_names[] = {"warm-up", "inject", "undo", "settle", "end"};
@@ -598,6 +603,87 @@ static int print_json(const struct scn_scenario *s)
     return 0;
 }
 
+static const char *yn(bool b)
+{
+    return b ? "yes" : "no";
+}
+
+/* plan --check: the per-host pre-flight of an ssh target. */
+static int print_check(const struct scn_scenario *s, bool json)
+{
+    struct tgt_host_check *v = NULL;
+    size_t n = 0;
+    uint64_t took = 0;
+    char *err = NULL;
+    int r = tgt_ssh_check(&s->target, &v, &n, &took, &err);
+    if (r < 0) {
+        fprintf(stderr, "zonedef: plan --check: %s\n", err);
+        free(err);
+        return ZD_EXIT_USAGE;
+    }
+    size_t ready = 0;
+    for (size_t i = 0; i < n; i++)
+        ready += v[i].error == NULL;
+    char d[32];
+    if (json) {
+        struct sbuf sb = SBUF_INIT;
+        sbuf_addf(&sb, "{\"scenario\":");
+        sbuf_add_json_str(&sb, s->name);
+        sbuf_addf(&sb, ",\"ready\":%zu,\"hosts_total\":%zu,\"elapsed_us\":%llu,\"hosts\":[", ready,
+                  n, (unsigned long long)took);
+        for (size_t i = 0; i < n; i++) {
+            sbuf_adds(&sb, i ? ",{\"host\":" : "{\"host\":");
+            sbuf_add_json_str(&sb, v[i].host);
+            sbuf_adds(&sb, ",\"zone\":");
+            sbuf_add_json_str(&sb, v[i].zone);
+            sbuf_addf(&sb,
+                      ",\"reachable\":%s,\"hostkey_ok\":%s,\"auth_ok\":%s,\"sudo_ok\":%s,"
+                      "\"nft\":%s,\"iptables\":%s,\"tc\":%s,\"systemd\":%s,\"uid\":%d,\"hostkey\":",
+                      v[i].reachable ? "true" : "false", v[i].hostkey_ok ? "true" : "false",
+                      v[i].auth_ok ? "true" : "false", v[i].sudo_ok ? "true" : "false",
+                      v[i].nft ? "true" : "false", v[i].iptables ? "true" : "false",
+                      v[i].tc ? "true" : "false", v[i].systemd ? "true" : "false", v[i].uid);
+            if (v[i].hostkey)
+                sbuf_add_json_str(&sb, v[i].hostkey);
+            else
+                sbuf_adds(&sb, "null");
+            sbuf_adds(&sb, ",\"error\":");
+            if (v[i].error)
+                sbuf_add_json_str(&sb, v[i].error);
+            else
+                sbuf_adds(&sb, "null");
+            sbuf_adds(&sb, "}");
+        }
+        sbuf_adds(&sb, "]}\n");
+        fputs(sbuf_str(&sb), stdout);
+        sbuf_free(&sb);
+    } else {
+        printf("%-22s %-6s %-5s %-8s %-5s %-5s %-4s %-8s %-3s %-3s %s\n", "HOST", "ZONE", "REACH",
+               "HOSTKEY", "AUTH", "SUDO", "NFT", "IPTABLES", "TC", "UID", "KEY / PROBLEM");
+        for (size_t i = 0; i < n; i++) {
+            const struct tgt_host_check *c = &v[i];
+            char uid[16] = "-";
+            if (c->uid >= 0)
+                snprintf(uid, sizeof(uid), "%d", c->uid);
+            printf("%-22s %-6s %-5s %-8s %-5s %-5s %-4s %-8s %-3s %-3s %s\n", c->host, c->zone,
+                   yn(c->reachable), c->reachable ? yn(c->hostkey_ok) : "-",
+                   c->hostkey_ok ? yn(c->auth_ok) : "-",
+                   !c->auth_ok          ? "-"
+                   : s->target.ssh_sudo ? yn(c->sudo_ok)
+                                        : "n/a",
+                   c->uid >= 0 ? yn(c->nft) : "-", c->uid >= 0 ? yn(c->iptables) : "-",
+                   c->uid >= 0 ? yn(c->tc) : "-", uid,
+                   c->error     ? c->error
+                   : c->hostkey ? c->hostkey
+                                : "");
+        }
+        printf("check: %zu of %zu hosts ready in %s; nothing was changed\n", ready, n,
+               zd_fmt_duration(took, d, sizeof(d)));
+    }
+    tgt_host_checks_free(v, n);
+    return ready == n ? ZD_EXIT_OK : 1;
+}
+
 int cmd_plan(int argc, char **argv)
 {
     if (zd_wants_help(argc, argv, usage))
@@ -605,12 +691,13 @@ int cmd_plan(int argc, char **argv)
     static const struct option longopts[] = {
         {"var", required_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
+        {"check", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char **vars = xcalloc((size_t)argc, sizeof(*vars));
     size_t nvars = 0;
-    bool json = false;
+    bool json = false, check = false;
     int c;
     optind = 0;
     while ((c = zd_getopt(argc, argv, "h", longopts)) != -1) {
@@ -623,6 +710,7 @@ int cmd_plan(int argc, char **argv)
             vars[nvars++] = optarg;
             break;
         case 'j': json = true; break;
+        case 'c': check = true; break;
         default: free(vars); return ZD_EXIT_USAGE;
         }
     }
@@ -638,6 +726,8 @@ int cmd_plan(int argc, char **argv)
     if (scn_load_file(argv[optind], vars, nvars, &s, &d) < 0) {
         diag_print(&d, stderr);
         rc = ZD_EXIT_USAGE;
+    } else if (check) {
+        rc = print_check(s, json);
     } else if (json) {
         print_json(s);
     } else {

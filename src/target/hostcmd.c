@@ -101,12 +101,13 @@ char *hc_signal(enum hc_by by, const char *what, int sig)
          * shell builtins only, no pattern language in between (pgrep's would be a regex) */
         sbuf_adds(&sb, "n=");
         hc_quote(&sb, what);
-        sbuf_addf(&sb, "; p=; for d in /proc/[0-9]*; do read -r c <\"$d/comm\" 2>/dev/null || "
-                       "continue; [ \"$c\" = \"$n\" ] || continue; read -r s <\"$d/stat\" || "
-                       "continue; s=${s##*) }; case $s in Z*|X*) continue ;; esac; "
-                       "[ \"${d#/proc/}\" = \"$$\" ] || p=\"$p ${d#/proc/}\"; done; "
-                       "[ -n \"$p\" ] || { printf 'no process named %%s\\n' \"$n\" >&2; "
-                       "exit %d; }; kill -s %s $p && echo \"pids$p\"",
+        sbuf_addf(&sb,
+                  "; p=; for d in /proc/[0-9]*; do read -r c <\"$d/comm\" 2>/dev/null || "
+                  "continue; [ \"$c\" = \"$n\" ] || continue; read -r s <\"$d/stat\" || "
+                  "continue; s=${s##*) }; case $s in Z*|X*) continue ;; esac; "
+                  "[ \"${d#/proc/}\" = \"$$\" ] || p=\"$p ${d#/proc/}\"; done; "
+                  "[ -n \"$p\" ] || { printf 'no process named %%s\\n' \"$n\" >&2; "
+                  "exit %d; }; kill -s %s $p && echo \"pids$p\"",
                   HC_EXIT_NOTHING, sn);
         break;
     case HC_BY_PIDFILE:

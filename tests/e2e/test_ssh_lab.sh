@@ -39,6 +39,25 @@ s 10.213.1.2 'service web start' >/dev/null
 for i in $(seq 50); do p=$(s 10.213.1.2 'pgrep -x web'); [ -n "$p" ] && break; sleep 0.1; done
 check "service web start starts it again" [ -n "$p" ]
 
+# plan --check: every host reported, nothing changed; a host cut off is named
+cat >"$TMP/check.json" <<JSON
+{ "name": "check", "target": { "kind": "ssh", "url": "http://127.0.0.1:18000/",
+  "zones": { "a": ["10.213.1.1", "10.213.1.2"], "b": ["10.213.2.1", "10.213.2.2"] },
+  "user": "root", "key": "$KEY", "known_hosts": "$KH", "connect_timeout": "2s" },
+  "load": { "rate": 10 }, "steps": [] }
+JSON
+run_zd out rc plan --check "$TMP/check.json"
+check_eq "plan --check: every host ready, exit 0" 0 "$rc"
+check_contains "  ...with the summary" "$out" "check: 4 of 4 hosts ready"
+fp=$(ssh-keygen -lf "$TMP/lab/hosts/a2/ssh_host_ed25519_key.pub" | awk '{print $2}')
+check_match "  ...each host with its tools and key" "$out" "10.213.1.2:22 +a +yes +yes +yes +n/a +yes +yes +yes +0 +ED25519 $fp"
+ip link set zdv-b2 down
+run_zd js rc plan --check --json "$TMP/check.json"
+ip link set zdv-b2 up
+check_eq "plan --check: a host cut off makes exit 1" 1 "$rc"
+check_eq "  ...and is named, unreachable" "false" "$(printf '%s' "$js" | jq -r '.hosts[] | select(.host=="10.213.2.2:22") | .reachable')"
+check_eq "  ...the others still ready" 3 "$(printf '%s' "$js" | jq '[.hosts[] | select(.error == null)] | length')"
+
 run_zd out rc lab down
 check_eq "lab down exits 0" 0 "$rc"
 check_eq "lab down leaves no namespace, veth, bridge or table" "0 0 0" "$(leftovers)"

@@ -50,6 +50,7 @@ struct conn {
     char *hostkey;     /* "ED25519 SHA256:..." */
     char *keytype;     /* "ssh-ed25519" (known_hosts spelling) */
     bool rsa_user_key; /* the key offered is RSA (see the SHA-1 note in auth_failed) */
+    int failed_at;     /* ssh_fleet_failed_at */
     /* the command running on it */
     LIBSSH2_CHANNEL *ch;
     struct ssh_job *job;
@@ -167,6 +168,10 @@ const char *ssh_fleet_error(const struct ssh_fleet *f, size_t i)
 {
     return f->c[i].error;
 }
+int ssh_fleet_failed_at(const struct ssh_fleet *f, size_t i)
+{
+    return f->c[i].st == C_FAILED ? f->c[i].failed_at : 0;
+}
 const char *ssh_fleet_banner(const struct ssh_fleet *f, size_t i)
 {
     return f->c[i].banner;
@@ -184,6 +189,10 @@ static void fail(struct conn *c, const char *fmt, ...)
     free(c->error);
     c->error = xvasprintf(fmt, ap);
     va_end(ap);
+    c->failed_at = c->st == C_TCP || c->st == C_IDLE ? 1
+                   : c->st == C_HANDSHAKE            ? 2
+                   : c->st == C_AUTH                 ? 3
+                                                     : 4;
     conn_close(c);
     c->st = C_FAILED;
 }
@@ -591,8 +600,15 @@ int ssh_fleet_connect(struct ssh_fleet *f, char **err)
         if (pr < 0 && errno != EINTR)
             break;
         for (size_t k = 0; k < np; k++) {
-            /* libssh2 may have data buffered: step on timeouts too, it returns EAGAIN cheaply */
-            connect_step(f, &f->c[who[k]], pf[k].revents);
+            /* libssh2 may have data buffered: step on timeouts too, and again while the host
+             * makes progress */
+            struct conn *c = &f->c[who[k]];
+            for (int s = 0; s < 8; s++) {
+                enum cstate before = c->st;
+                connect_step(f, c, s ? POLLOUT : pf[k].revents);
+                if (c->st == before || c->st == C_READY || c->st == C_FAILED)
+                    break;
+            }
         }
     }
     free(pf);
@@ -649,7 +665,22 @@ static int drain(struct conn *c, int stream, struct sbuf *sb)
     }
 }
 
+static void exec_once(struct conn *c);
+
+/* Steps until the command blocks: libssh2 may already hold the next packets in its buffer,
+ * and then poll() would wait for a socket that has nothing more to say. */
 static void exec_step(struct conn *c)
+{
+    for (int k = 0; k < 16 && c->job; k++) {
+        enum jstate before = c->js;
+        size_t ob = c->out.len, eb = c->errout.len;
+        exec_once(c);
+        if (c->js == before && c->out.len == ob && c->errout.len == eb)
+            break;
+    }
+}
+
+static void exec_once(struct conn *c)
 {
     if (c->js == J_OPEN) {
         c->ch = libssh2_channel_open_session(c->s);

@@ -52,6 +52,9 @@ int ssh_fleet_connect(struct ssh_fleet *f, char **err);
 /* Whether host i is connected; its last error otherwise (NULL when none). */
 bool ssh_fleet_up(const struct ssh_fleet *f, size_t i);
 const char *ssh_fleet_error(const struct ssh_fleet *f, size_t i);
+/* Where host i failed: 0 not failed, 1 TCP (unreachable), 2 handshake or host key, 3 auth,
+ * 4 later (a command timed out). */
+int ssh_fleet_failed_at(const struct ssh_fleet *f, size_t i);
 /* What host i's server said about itself: "SSH-2.0-OpenSSH_9.2p1 ..." (NULL before connect). */
 const char *ssh_fleet_banner(const struct ssh_fleet *f, size_t i);
 /* "ED25519 SHA256:..." of host i's key (NULL before the handshake). */

@@ -820,8 +820,7 @@ static int sh_undo(void *state, const char *action_json, char **err)
         if (!undo)
             continue;
         char *cancel = a.deadman_s ? hc_deadman_cancel(a.tag[i]) : NULL;
-        cmds[nc] = cancel ? xasprintf("(%s\n) && (%s\n) >/dev/null", undo, cancel)
-                          : xstrdup(undo);
+        cmds[nc] = cancel ? xasprintf("(%s\n) && (%s\n) >/dev/null", undo, cancel) : xstrdup(undo);
         cfi[nc++] = i;
         free(cancel);
         free(undo);
