@@ -49,17 +49,6 @@
 #define HOSTS_SUBNET_GW  "10.213.0.1/16"
 #define HOSTS_MAX_OUTPUT 4096
 
-const char *lab_host_ip(int zone, int slot, char *buf, size_t n)
-{
-    snprintf(buf, n, "10.213.%u.%u", (unsigned)(zone + 1) & 0xffu, (unsigned)(slot + 1) & 0xffu);
-    return buf;
-}
-
-void lab_host_ns(int zone, int slot, char *buf, size_t n)
-{
-    snprintf(buf, n, LAB_HOSTS_NS_PREFIX "%c%d", lab_zone_name(zone), slot + 1);
-}
-
 /* Runs a command given as a NULL-terminated list; -1 with *err naming it on failure. */
 static int run(char **err, const char *a0, ...)
 {
@@ -200,8 +189,10 @@ static int host_files(const char *dir, const struct lab_config *cfg, int z, int 
                            "PidFile none\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
                            "KbdInteractiveAuthentication no\nUsePAM no\n"
                            "PermitRootLogin prohibit-password\nLogLevel VERBOSE\n"
-                           "MaxStartups 200:30:400\nMaxSessions 64\n",
-                           id, ip, hk, dir);
+                           "MaxStartups 200:30:400\nMaxSessions 64\n"
+                           "# the host's own home: the machine's root login scripts stay out\n"
+                           "SetEnv HOME=%s\n",
+                           id, ip, hk, dir, h);
     char *p = xasprintf("%s/sshd_config", h);
     r = zd_write_file_atomic(p, conf, strlen(conf), err);
     free(p);
@@ -340,7 +331,8 @@ static pid_t spawn_host(const char *dir, const char *ns, const char *id, char **
     return pid;
 }
 
-int lab_hosts_up(const char *dir, const struct lab_config *cfg, const char *exe, char **err)
+int lab_hosts_up(const char *dir, const struct lab_config *cfg, const char *exe, pid_t *pids,
+                 char **err)
 {
     if (geteuid() != 0)
         return zd_err(err, "'lab up --hosts' needs root (it makes network namespaces, a bridge "
@@ -401,13 +393,13 @@ int lab_hosts_up(const char *dir, const struct lab_config *cfg, const char *exe,
         goto done;
     for (int z = 0; z < cfg->zones; z++)
         for (int s = 0; s < cfg->per_zone; s++) {
-            char ns[32], id[16], name[32];
+            char ns[32], id[16];
             lab_host_ns(z, s, ns, sizeof(ns));
             snprintf(id, sizeof(id), "%c%d", lab_zone_name(z), s + 1);
-            snprintf(name, sizeof(name), "host-%s", id);
             pid_t pid = spawn_host(dir, ns, id, err);
-            if (pid < 0 || lab_pid_put(dir, name, pid, err) < 0)
+            if (pid < 0)
                 goto done;
+            pids[z * cfg->per_zone + s] = pid;
         }
     /* ready when every host's sshd and HTTP server accept */
     uint64_t t0 = zd_now_us();

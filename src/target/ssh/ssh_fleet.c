@@ -713,8 +713,18 @@ static void exec_once(struct conn *c)
             free(m);
             return;
         }
-        if (!libssh2_channel_eof(c->ch))
+        /* wait_eof reads the transport on until the remote's EOF (libssh2_channel_eof alone
+         * can stay false with the packets already buffered and the socket silent); data that
+         * arrives meanwhile is queued on the channel and drained below */
+        int w = libssh2_channel_wait_eof(c->ch);
+        if (w == LIBSSH2_ERROR_EAGAIN)
             return;
+        if (drain(c, 0, &c->out) < 0 || drain(c, SSH_EXTENDED_DATA_STDERR, &c->errout) < 0) {
+            char *m = xasprintf("reading the output failed: %s", lib_error(c->s));
+            job_end(c, m);
+            free(m);
+            return;
+        }
         c->js = J_CLOSE;
     }
     if (c->js == J_CLOSE) {
@@ -793,8 +803,14 @@ size_t ssh_fleet_exec(struct ssh_fleet *f, struct ssh_job *jobs, size_t n, uint6
                 continue;
             if (now >= deadline) {
                 char d[32];
-                char *m = xasprintf("no result within %s (command timeout)",
-                                    zd_fmt_duration(timeout_us, d, sizeof(d)));
+                static const char *const phase[] = {"waiting",
+                                                    "opening a channel",
+                                                    "starting it",
+                                                    "reading its output",
+                                                    "closing the channel",
+                                                    "done"};
+                char *m = xasprintf("no result within %s (command timeout, %s)",
+                                    zd_fmt_duration(timeout_us, d, sizeof(d)), phase[c->js]);
                 job_end(c, m);
                 free(m);
                 /* the channel state is unknown now: this session is not reused */
