@@ -196,3 +196,8 @@ printf '  send lateness p99 %d us; peak RSS (VmHWM) %s KiB at 10 s, %s KiB at %d
     "$late99" "${hwm10:-?}" "${hwm_end:-?}" "$FIXED_SECS" \
     "$(awk -v a="${hwm10:-0}" -v b="${hwm_end:-0}" 'BEGIN { print a ? 100 * (b - a) / a : 0 }')" \
     "${rss10:-?}" "${rss_end:-?}"
+
+# the SSH fleet: zonedef next to pssh, clush and ansible on 100 loopback sshd addresses
+echo
+echo "== fleet: one command on 100 SSH hosts"
+"$ROOT/tests/bench/fleet.sh"
