@@ -50,7 +50,9 @@ run_zd out rc plan --check "$TMP/check.json"
 check_eq "plan --check: every host ready, exit 0" 0 "$rc"
 check_contains "  ...with the summary" "$out" "check: 4 of 4 hosts ready"
 fp=$(ssh-keygen -lf "$TMP/lab/hosts/a2/ssh_host_ed25519_key.pub" | awk '{print $2}')
-check_match "  ...each host with its tools and key" "$out" "10.213.1.2:22 +a +yes +yes +yes +n/a +yes +yes +yes +0 +ED25519 $fp"
+row=$(printf '%s\n' "$out" | grep '^10.213.1.2:22 ')
+check_match "  ...each host with its tools" "$row" "^10.213.1.2:22 +a +yes +yes +yes +n/a +yes +yes +yes +0 +ED25519 SHA256:"
+check_contains "  ...and its key's fingerprint as ssh-keygen prints it" "$row" "ED25519 $fp"
 ip link set zdv-b2 down
 run_zd js rc plan --check --json "$TMP/check.json"
 ip link set zdv-b2 up
