@@ -15,7 +15,8 @@
 #include "base/banned.h"
 
 static const char usage_lab[] =
-    "usage: zonedef lab up [--zones 3] [--per-zone 2] [--heal-delay 3s] [--ssh] [--dir DIR]\n"
+    "usage: zonedef lab up [--zones 3] [--per-zone 2] [--heal-delay 3s] [--ssh] [--hosts]\n"
+    "                      [--dir DIR]\n"
     "       zonedef lab status [--json] [--dir DIR]\n"
     "       zonedef lab down [--dir DIR]\n"
     "       zonedef lab events [--since EPOCH_US] [--until EPOCH_US] [--interval 100ms]\n"
@@ -26,7 +27,9 @@ static const char usage_lab[] =
     "DIR defaults to $ZONEDEF_LAB_DIR, else $XDG_STATE_HOME/zonedef/lab, else\n"
     "~/.local/state/zonedef/lab.\n"
     "\n"
-    "  up       start the lab and wait until every server is UP (at most 5s)\n"
+    "  up       start the lab and wait until every server is UP (at most 5s); with --hosts\n"
+    "           (root) every instance is a host of its own: network namespace zonedef-<id>,\n"
+    "           address 10.213.Z.N, its own sshd on port 22 and PID/mount namespace\n"
     "  status   every process, zone and server state; exit 1 when the lab is not up\n"
     "  down     stop everything the lab started, remove its firewall tables; safe to repeat\n"
     "  events   ground truth from HAProxy's and the healer's logs: server DOWN/UP times,\n"
@@ -90,9 +93,13 @@ static int parse_int_opt(const char *opt, const char *v, long long lo, long long
 static int lab_up_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"zones", required_argument, NULL, 'z'},      {"per-zone", required_argument, NULL, 'p'},
-        {"dir", required_argument, NULL, 'd'},        {"ssh", no_argument, NULL, 's'},
-        {"heal-delay", required_argument, NULL, 'H'}, {NULL, 0, NULL, 0},
+        {"zones", required_argument, NULL, 'z'},
+        {"per-zone", required_argument, NULL, 'p'},
+        {"dir", required_argument, NULL, 'd'},
+        {"ssh", no_argument, NULL, 's'},
+        {"heal-delay", required_argument, NULL, 'H'},
+        {"hosts", no_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
     };
     struct lab_config cfg;
     lab_config_default(&cfg);
@@ -112,6 +119,7 @@ static int lab_up_cmd(int argc, char **argv)
             break;
         case 'd': d = optarg; break;
         case 's': cfg.ssh = true; break;
+        case 'o': cfg.hosts = true; break;
         case 'H':
             if (zd_parse_duration(optarg, &cfg.heal_delay_us, &e) < 0 ||
                 cfg.heal_delay_us > LAB_MAX_HEAL_DELAY_US) {
@@ -168,6 +176,10 @@ static int lab_up_cmd(int argc, char **argv)
         printf("  ssh -i %s/ssh/id_ed25519 -p %d -o UserKnownHostsFile=%s/ssh/known_hosts "
                "root@127.0.0.1\n",
                dir, LAB_SSH_PORT, dir);
+    if (cfg.hosts)
+        printf("  hosts 10.213.Z.N (zone a = 1), e.g. ssh -i %s/ssh/id_ed25519 "
+               "-o UserKnownHostsFile=%s/ssh/known_hosts root@10.213.1.1\n",
+               dir, dir);
     free(dir);
     return ZD_EXIT_OK;
 }
@@ -231,8 +243,27 @@ static int lab_status_cmd(int argc, char **argv)
         struct sbuf sb = SBUF_INIT;
         sbuf_adds(&sb, "{\"dir\":");
         sbuf_add_json_str(&sb, dir);
-        sbuf_addf(&sb, ",\"up\":%s,\"lb\":\"127.0.0.1:%d\",\"heal_delay_us\":%llu,\"processes\":[",
+        sbuf_addf(&sb, ",\"up\":%s,\"lb\":\"127.0.0.1:%d\",\"heal_delay_us\":%llu,\"hosts\":[",
                   st.up ? "true" : "false", LAB_LB_PORT, (unsigned long long)st.cfg.heal_delay_us);
+        for (int z = 0; st.cfg.hosts && z < st.cfg.zones; z++)
+            for (int s = 0; s < st.cfg.per_zone; s++) {
+                char ip[16], ns[32];
+                lab_host_ns(z, s, ns, sizeof(ns));
+                sbuf_addf(&sb,
+                          "%s{\"zone\":\"%c\",\"name\":\"%c%d\",\"addr\":\"%s\",\"ssh_port\":%d,"
+                          "\"netns\":\"%s\",\"known_hosts\":",
+                          z || s ? "," : "", lab_zone_name(z), lab_zone_name(z), s + 1,
+                          lab_host_ip(z, s, ip, sizeof(ip)), LAB_HOSTS_SSH_PORT, ns);
+                char *kh = xasprintf("%s/ssh/known_hosts", dir);
+                char *key = xasprintf("%s/ssh/id_ed25519", dir);
+                sbuf_add_json_str(&sb, kh);
+                sbuf_adds(&sb, ",\"key\":");
+                sbuf_add_json_str(&sb, key);
+                sbuf_adds(&sb, ",\"service\":\"" LAB_HOSTS_SERVICE "\"}");
+                free(kh);
+                free(key);
+            }
+        sbuf_adds(&sb, "],\"processes\":[");
         for (size_t i = 0; i < st.nprocs; i++)
             sbuf_addf(&sb, "%s{\"name\":\"%s\",\"pid\":%d,\"running\":%s,\"stopped\":%s}",
                       i ? "," : "", st.procs[i].name, (int)st.procs[i].pid,
@@ -261,7 +292,9 @@ static int lab_status_cmd(int argc, char **argv)
                 char ip[16];
                 sbuf_addf(&sb, "%s{\"id\":\"%s\",\"addr\":\"%s:%d\",\"pid\":%d,\"state\":",
                           k++ ? "," : "", st.srv[i].name,
-                          lab_instance_ip(st.srv[i].zone, st.srv[i].slot, ip, sizeof(ip)),
+                          st.cfg.hosts
+                              ? lab_host_ip(st.srv[i].zone, st.srv[i].slot, ip, sizeof(ip))
+                              : lab_instance_ip(st.srv[i].zone, st.srv[i].slot, ip, sizeof(ip)),
                           LAB_INSTANCE_PORT, (int)pid);
                 sbuf_add_json_str(&sb, st.srv[i].status);
                 sbuf_addf(&sb, ",\"up\":%s}", st.srv[i].up ? "true" : "false");
@@ -312,7 +345,9 @@ static int lab_status_cmd(int argc, char **argv)
                 if (p && p->pid)
                     snprintf(pidw, sizeof(pidw), "  pid %d", (int)p->pid);
                 printf("  %-4s %s:%d  %-10s %s%s\n", st.srv[i].name,
-                       lab_instance_ip(st.srv[i].zone, st.srv[i].slot, ip, sizeof(ip)),
+                       st.cfg.hosts
+                           ? lab_host_ip(st.srv[i].zone, st.srv[i].slot, ip, sizeof(ip))
+                           : lab_instance_ip(st.srv[i].zone, st.srv[i].slot, ip, sizeof(ip)),
                        LAB_INSTANCE_PORT, st.srv[i].status, p ? proc_word(p) : "spare slot", pidw);
             }
         }

@@ -28,22 +28,25 @@ static const char usage[] =
     "options:\n"
     "  --var name=value   set a variable used as ${name} in the file (repeatable)\n"
     "  --json             one JSON object on stdout instead of the table\n"
-    "  --check            (aws) after the timeline, contact the target: resolve what each step\n"
-    "                     would act on and prove the permissions with DryRun calls; changes\n"
-    "                     nothing (exit 1 when a permission is missing)\n"
+    "  --check            contact the target, changing nothing. ssh: instead of the timeline,\n"
+    "                     connect to every host in parallel and report per host reachable,\n"
+    "                     host key, auth, sudo, nft/iptables/tc present (known_hosts is never\n"
+    "                     written; exit 1 when a host is not ready). aws: after the timeline,\n"
+    "                     resolve what each step would act on and prove the permissions with\n"
+    "                     DryRun calls (exit 1 when a permission is missing)\n"
     "  --profile NAME     (aws, with --check) the credentials profile, instead of target.profile\n"
     "  -h, --help         this help\n"
     "\n"
     "exit status: 0 printed, 2 the file is invalid (errors as 'zonedef validate' shows them)\n"
     "or the credentials are refused or belong to another account, 1 (--check) a permission is\n"
-    "missing, 5 (--check) the target could not be reached\n";
+    "missing or a host is not ready, 5 (--check) the target could not be reached\n";
 
 /* --check: open the real target and let it say what each step would touch. */
 static int check_target(struct scn_scenario *s, const char *profile)
 {
     const struct tgt_ops *ops = tgt_ops_for(s->target.kind);
     if (!ops || !ops->check) {
-        zd_error("plan --check: the %s target has nothing to check (only aws targets do)",
+        zd_error("plan --check: the %s target has nothing to check (ssh and aws targets do)",
                  ops ? ops->kind : "unknown");
         return ZD_EXIT_USAGE;
     }
@@ -675,6 +678,87 @@ static int print_json(const struct scn_scenario *s)
     return 0;
 }
 
+static const char *yn(bool b)
+{
+    return b ? "yes" : "no";
+}
+
+/* plan --check: the per-host pre-flight of an ssh target. */
+static int print_check(const struct scn_scenario *s, bool json)
+{
+    struct tgt_host_check *v = NULL;
+    size_t n = 0;
+    uint64_t took = 0;
+    char *err = NULL;
+    int r = tgt_ssh_check(&s->target, &v, &n, &took, &err);
+    if (r < 0) {
+        fprintf(stderr, "zonedef: plan --check: %s\n", err);
+        free(err);
+        return ZD_EXIT_USAGE;
+    }
+    size_t ready = 0;
+    for (size_t i = 0; i < n; i++)
+        ready += v[i].error == NULL;
+    char d[32];
+    if (json) {
+        struct sbuf sb = SBUF_INIT;
+        sbuf_addf(&sb, "{\"scenario\":");
+        sbuf_add_json_str(&sb, s->name);
+        sbuf_addf(&sb, ",\"ready\":%zu,\"hosts_total\":%zu,\"elapsed_us\":%llu,\"hosts\":[", ready,
+                  n, (unsigned long long)took);
+        for (size_t i = 0; i < n; i++) {
+            sbuf_adds(&sb, i ? ",{\"host\":" : "{\"host\":");
+            sbuf_add_json_str(&sb, v[i].host);
+            sbuf_adds(&sb, ",\"zone\":");
+            sbuf_add_json_str(&sb, v[i].zone);
+            sbuf_addf(&sb,
+                      ",\"reachable\":%s,\"hostkey_ok\":%s,\"auth_ok\":%s,\"sudo_ok\":%s,"
+                      "\"nft\":%s,\"iptables\":%s,\"tc\":%s,\"systemd\":%s,\"uid\":%d,\"hostkey\":",
+                      v[i].reachable ? "true" : "false", v[i].hostkey_ok ? "true" : "false",
+                      v[i].auth_ok ? "true" : "false", v[i].sudo_ok ? "true" : "false",
+                      v[i].nft ? "true" : "false", v[i].iptables ? "true" : "false",
+                      v[i].tc ? "true" : "false", v[i].systemd ? "true" : "false", v[i].uid);
+            if (v[i].hostkey)
+                sbuf_add_json_str(&sb, v[i].hostkey);
+            else
+                sbuf_adds(&sb, "null");
+            sbuf_adds(&sb, ",\"error\":");
+            if (v[i].error)
+                sbuf_add_json_str(&sb, v[i].error);
+            else
+                sbuf_adds(&sb, "null");
+            sbuf_adds(&sb, "}");
+        }
+        sbuf_adds(&sb, "]}\n");
+        fputs(sbuf_str(&sb), stdout);
+        sbuf_free(&sb);
+    } else {
+        printf("%-22s %-6s %-5s %-8s %-5s %-5s %-4s %-8s %-3s %-3s %s\n", "HOST", "ZONE", "REACH",
+               "HOSTKEY", "AUTH", "SUDO", "NFT", "IPTABLES", "TC", "UID", "KEY / PROBLEM");
+        for (size_t i = 0; i < n; i++) {
+            const struct tgt_host_check *c = &v[i];
+            char uid[16] = "-";
+            if (c->uid >= 0)
+                snprintf(uid, sizeof(uid), "%d", c->uid);
+            printf("%-22s %-6s %-5s %-8s %-5s %-5s %-4s %-8s %-3s %-3s %s\n", c->host, c->zone,
+                   yn(c->reachable), c->reachable ? yn(c->hostkey_ok) : "-",
+                   c->hostkey_ok ? yn(c->auth_ok) : "-",
+                   !c->auth_ok          ? "-"
+                   : s->target.ssh_sudo ? yn(c->sudo_ok)
+                                        : "n/a",
+                   c->uid >= 0 ? yn(c->nft) : "-", c->uid >= 0 ? yn(c->iptables) : "-",
+                   c->uid >= 0 ? yn(c->tc) : "-", uid,
+                   c->error     ? c->error
+                   : c->hostkey ? c->hostkey
+                                : "");
+        }
+        printf("check: %zu of %zu hosts ready in %s; nothing was changed\n", ready, n,
+               zd_fmt_duration(took, d, sizeof(d)));
+    }
+    tgt_host_checks_free(v, n);
+    return ready == n ? ZD_EXIT_OK : 1;
+}
+
 int cmd_plan(int argc, char **argv)
 {
     if (zd_wants_help(argc, argv, usage))
@@ -717,13 +801,15 @@ int cmd_plan(int argc, char **argv)
     if (scn_load_file(argv[optind], vars, nvars, &s, &d) < 0) {
         diag_print(&d, stderr);
         rc = ZD_EXIT_USAGE;
+    } else if (check && s->target.kind == SCN_TARGET_SSH) {
+        rc = print_check(s, json);
     } else if (json) {
         print_json(s);
     } else {
         print_table(s, zd_color(1));
     }
     fflush(stdout);
-    if (rc == ZD_EXIT_OK && check)
+    if (rc == ZD_EXIT_OK && check && s->target.kind != SCN_TARGET_SSH)
         rc = check_target(s, profile);
     fflush(stdout);
     scn_diags_free(&d);

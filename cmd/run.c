@@ -26,8 +26,9 @@
 
 static const char usage[] =
     "usage: zonedef run FILE [--var NAME=VALUE]... [-o|--out DIR] [--ci] [--dry-run]\n"
-    "                        [-q|--quiet] [--profile NAME] [--no-reports] [--summary FILE]\n"
-    "                        [--notify [FORMAT=]URL]... [--no-live]\n"
+    "                        [-q|--quiet] [--profile NAME] [--accept-new-hostkeys]\n"
+    "                        [--no-reports] [--summary FILE] [--notify [FORMAT=]URL]...\n"
+    "                        [--no-live]\n"
     "\n"
     "Runs a scenario: traffic through the load balancer, faults on schedule, always undone;\n"
     "measures time to detect and to recover, scores the run and writes result.json,\n"
@@ -42,6 +43,8 @@ static const char usage[] =
     "  --dry-run           resolve the target and print what would happen; change nothing\n"
     "  -q, --quiet         print only problems and the scorecard\n"
     "  --profile NAME      (aws) the credentials profile, instead of target.profile\n"
+    "  --accept-new-hostkeys  (ssh) add the keys of hosts not in known_hosts to it (a changed\n"
+    "                      key is still refused)\n"
     "  --no-reports        write no report.html, junit.xml, summary.md\n"
     "  --summary FILE      append the Markdown summary to FILE (e.g. \"$GITHUB_STEP_SUMMARY\")\n"
     "  --notify [FORMAT=]URL  post events to a webhook (repeatable); FORMAT json (default),\n"
@@ -415,6 +418,7 @@ int cmd_run(int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {"quiet", no_argument, NULL, 'q'},
         {"profile", required_argument, NULL, 'p'},
+        {"accept-new-hostkeys", no_argument, NULL, 'A'},
         {"no-reports", no_argument, NULL, 'R'},
         {"summary", required_argument, NULL, 's'},
         {"notify", required_argument, NULL, 'N'},
@@ -427,6 +431,7 @@ int cmd_run(int argc, char **argv)
     size_t nnotify = 0;
     const char *out_dir = NULL, *summary = NULL, *profile = NULL;
     bool ci = false, dry = false, quiet = false, no_reports = false, no_live = false;
+    bool accept_new = false;
     int c;
     optind = 0;
     while ((c = zd_getopt(argc, argv, "o:q", opts)) != -1) {
@@ -445,6 +450,7 @@ int cmd_run(int argc, char **argv)
         case 'n': dry = true; break;
         case 'q': quiet = true; break;
         case 'p': profile = optarg; break;
+        case 'A': accept_new = true; break;
         case 'R': no_reports = true; break;
         case 's': summary = optarg; break;
         case 'L': no_live = true; break;
@@ -482,6 +488,8 @@ int cmd_run(int argc, char **argv)
         free(scn->target.aws_profile);
         scn->target.aws_profile = xstrdup(profile);
     }
+
+    scn->target.ssh_accept_new_hostkeys = accept_new;
 
     char *dir = out_dir ? xstrdup(out_dir) : default_out(scn->name);
     struct printer pr = {.color = !ci && zd_color(1), .quiet = quiet, .ci = ci};

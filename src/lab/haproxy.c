@@ -74,8 +74,9 @@ char *lab_haproxy_config(const char *dir, const struct lab_config *cfg)
         for (int z = 0; z < cfg->zones; z++) {
             char ip[16];
             sbuf_addf(&sb, "    server %c%d %s:%d%s\n", lab_zone_name(z), s + 1,
-                      lab_instance_ip(z, s, ip, sizeof(ip)), LAB_INSTANCE_PORT,
-                      s >= cfg->per_zone ? " disabled" : "");
+                      cfg->hosts ? lab_host_ip(z, s, ip, sizeof(ip))
+                                 : lab_instance_ip(z, s, ip, sizeof(ip)),
+                      LAB_INSTANCE_PORT, s >= cfg->per_zone ? " disabled" : "");
         }
     }
     return sbuf_detach(&sb);

@@ -122,10 +122,11 @@ void lab_dir_remove(const char *dir)
 int lab_config_save(const char *dir, const struct lab_config *c, char **err)
 {
     char *path = xasprintf("%s/lab.conf", dir);
-    char *text = xasprintf("zones=%d\nper_zone=%d\nspares=%d\nheal_delay_us=%llu\nssh=%d\n"
-                           "started_wall_us=%llu\n",
-                           c->zones, c->per_zone, c->spares, (unsigned long long)c->heal_delay_us,
-                           c->ssh ? 1 : 0, (unsigned long long)c->started_wall_us);
+    char *text =
+        xasprintf("zones=%d\nper_zone=%d\nspares=%d\nheal_delay_us=%llu\nssh=%d\n"
+                  "hosts=%d\nstarted_wall_us=%llu\n",
+                  c->zones, c->per_zone, c->spares, (unsigned long long)c->heal_delay_us,
+                  c->ssh ? 1 : 0, c->hosts ? 1 : 0, (unsigned long long)c->started_wall_us);
     int rc = zd_write_file_atomic(path, text, strlen(text), err);
     free(path);
     free(text);
@@ -156,6 +157,8 @@ int lab_config_load(const char *dir, struct lab_config *c, char **err)
             c->heal_delay_us = v;
         else if (strcmp(k, "ssh") == 0)
             c->ssh = v != 0;
+        else if (strcmp(k, "hosts") == 0)
+            c->hosts = v != 0;
         else if (strcmp(k, "started_wall_us") == 0)
             c->started_wall_us = v;
     }
@@ -292,70 +295,6 @@ static pid_t spawn(const char *path, char *const argv[], const char *out, const 
         _exit(127);
     }
     return pid;
-}
-
-int lab_run(char *const argv[], uint64_t timeout_us, char **out, char **err)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return zd_err(err, "pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(p[0]);
-        close(p[1]);
-        return zd_err(err, "fork: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        dup2(in, 0);
-        dup2(p[1], 1);
-        dup2(p[1], 2);
-        signal(SIGPIPE, SIG_DFL);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(p[1]);
-    struct sbuf sb = SBUF_INIT;
-    sbuf_init(&sb, 64u << 10);
-    uint64_t deadline = zd_now_us() + timeout_us;
-    bool timed_out = false;
-    for (;;) {
-        uint64_t now = zd_now_us();
-        if (now >= deadline) {
-            timed_out = true;
-            kill(pid, SIGKILL);
-            break;
-        }
-        struct pollfd pf = {.fd = p[0], .events = POLLIN};
-        int pr = poll(&pf, 1, (int)((deadline - now) / 1000 + 1));
-        if (pr <= 0)
-            continue;
-        char buf[4096];
-        ssize_t r = read(p[0], buf, sizeof(buf));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        sbuf_add(&sb, buf, (size_t)r); /* beyond 64 KiB: the rest is dropped */
-    }
-    close(p[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (timed_out) {
-        sbuf_free(&sb);
-        return zd_err(err, "'%s' did not finish within %llus", argv[0],
-                      (unsigned long long)(timeout_us / 1000000));
-    }
-    if (out)
-        *out = sbuf_detach(&sb);
-    sbuf_free(&sb);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    if (WEXITSTATUS(status) == 127 && out && !**out) {
-        return zd_err(err, "cannot run '%s'", argv[0]);
-    }
-    return WEXITSTATUS(status);
 }
 
 int lab_nft_tables(char ***names, size_t *n, char **err)
@@ -561,7 +500,7 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
                       "see 'ss -ltnp')",
                       LAB_LB_PORT);
     char ip[16];
-    for (int z = 0; z < cfg->zones; z++)
+    for (int z = 0; z < cfg->zones && !cfg->hosts; z++)
         for (int s = 0; s < cfg->per_zone + cfg->spares; s++)
             if (port_in_use(lab_instance_ip(z, s, ip, sizeof(ip)), LAB_INSTANCE_PORT))
                 return zd_err(err, "%s:%d is already in use (see 'ss -ltnp')", ip,
@@ -579,6 +518,8 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
 
     struct lab_config c = *cfg;
     c.started_wall_us = zd_wall_us();
+    if (c.hosts)
+        c.spares = 0; /* a host's own supervisor restarts its server; no healer, no spares */
     if (lab_config_save(dir, &c, err) < 0)
         return -1;
     char *hcfg = lab_haproxy_config(dir, &c);
@@ -597,6 +538,22 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
             close(fd);
     }
 
+    if (c.hosts) {
+        pid_t hpids[LAB_MAX_ZONES * LAB_MAX_PER_ZONE];
+        for (size_t i = 0; i < ZD_ARRAY_LEN(hpids); i++)
+            hpids[i] = -1;
+        int hr = lab_hosts_up(dir, &c, exe, hpids, err);
+        for (int z = 0; z < c.zones; z++)
+            for (int s = 0; s < c.per_zone; s++) {
+                char name[32];
+                snprintf(name, sizeof(name), "host-%c%d", lab_zone_name(z), s + 1);
+                if (hpids[z * c.per_zone + s] > 0)
+                    lab_pid_put(dir, name, hpids[z * c.per_zone + s], NULL);
+            }
+        if (hr < 0)
+            goto fail;
+        goto instances_ready;
+    }
     char *hargv[] = {(char *)exe,     (char *)"lab", (char *)"healer",
                      (char *)"--dir", (char *)dir,   NULL};
     pid_t hp = spawn(exe, hargv, lout, lout, err);
@@ -627,6 +584,7 @@ int lab_up(const char *dir, const struct lab_config *cfg, const char *exe, uint6
         }
         zd_sleep_us(20000);
     }
+instances_ready:;
     char *xargv[] = {(char *)"/usr/sbin/haproxy", (char *)"-db", (char *)"-f", hcfgp, NULL};
     if (!zd_file_exists(xargv[0]))
         xargv[0] = (char *)"/usr/bin/haproxy";
@@ -771,6 +729,19 @@ int lab_down(const char *dir, int *stopped, char **err)
         closedir(d);
     }
     free(run);
+    struct lab_config hc;
+    char *he = NULL;
+    if (lab_config_load(dir, &hc, &he) == 0 && hc.hosts) {
+        int hn = 0;
+        if (lab_hosts_down(dir, &hn, &he) < 0) {
+            rc = -1;
+            free(e);
+            e = he;
+            he = NULL;
+        }
+        n += hn;
+    }
+    free(he);
     clean_run_dir(dir);
     char *sock = xasprintf("%s/haproxy.sock", dir);
     unlink(sock);
@@ -836,7 +807,8 @@ int lab_status_get(const char *dir, struct lab_status *st, char **err)
     for (int z = 0; z < st->cfg.zones; z++) {
         for (int s = 0; s < st->cfg.per_zone + st->cfg.spares; s++) {
             char name[32];
-            snprintf(name, sizeof(name), "inst-%c%d", lab_zone_name(z), s + 1);
+            snprintf(name, sizeof(name), "%s-%c%d", st->cfg.hosts ? "host" : "inst",
+                     lab_zone_name(z), s + 1);
             pid_t pid = lab_pid_get(dir, name);
             if (!pid && s >= st->cfg.per_zone)
                 continue; /* an unused spare slot */

@@ -11,10 +11,10 @@
  * Files (src/lab/): lab.c up, down, status, pid files and configuration; names.c zone and
  * instance names and addresses; haproxy.c HAProxy's configuration, runtime socket and stats;
  * instance.c the instance HTTP server; healer.c the auto-scaling stand-in; events.c the ground
- * truth read back from HAProxy's and the healer's logs.
- * May use: base.
- * Used by: target/target_lab.c (the lab as a target), cmd/lab.c, and the tests. Never by run:
- * the runner knows the lab only through the target table.
+ * truth read back from HAProxy's and the healer's logs; proc.c runs one command (lab_run); hosts.c
+ * `lab up --hosts`, every instance a host of its own (network, PID and mount namespaces, its own
+ * sshd). May use: base. Used by: target/target_lab.c (the lab as a target), cmd/lab.c, and the
+ * tests. Never by run: the runner knows the lab only through the target table.
  *
  * Nothing here prints or exits; the long-running daemons are functions that loop and return.
  */
@@ -43,6 +43,7 @@ struct lab_config {
     int spares;             /* spare slots per zone, LAB_SPARES */
     uint64_t heal_delay_us; /* default 3 s */
     bool ssh;
+    bool hosts; /* every instance a host in a network namespace of its own (hosts.c) */
     uint64_t started_wall_us;
 };
 void lab_config_default(struct lab_config *cfg);
@@ -191,6 +192,29 @@ int lab_nft_tables(char ***names, size_t *n, char **err);
 /* Runs argv (no shell), waits at most timeout_us; *out (may be NULL) gets stdout+stderr
  * (at most 64 KiB). Returns the exit status (0..255), or -1 with *err. */
 int lab_run(char *const argv[], uint64_t timeout_us, char **out, char **err);
+
+/* ---- hosts (hosts.c): `lab up --hosts` ---- */
+
+#define LAB_HOSTS_NS_PREFIX "zonedef-"   /* network namespace of host b1: zonedef-b1 */
+#define LAB_HOSTS_BRIDGE    "zonedefbr0" /* 10.213.0.1/16 in the root namespace */
+#define LAB_HOSTS_SERVICE   "web"        /* the HTTP server's process and service name */
+#define LAB_HOSTS_SSH_PORT  22
+
+/* "10.213.<zone+1>.<slot+1>"; buf of at least 16 bytes (names.c, like the next one). */
+const char *lab_host_ip(int zone, int slot, char *buf, size_t n);
+/* "zonedef-b1"; buf of at least 32 bytes. */
+void lab_host_ns(int zone, int slot, char *buf, size_t n);
+/* Makes the bridge, the namespaces and veths, the keys (DIR/ssh/id_ed25519, id_rsa,
+ * known_hosts, authorized_keys; DIR/hosts/<id>/ per host) and starts every host: pids[zone *
+ * per_zone + slot] gets its process (the caller records it; -1 when not started); returns when
+ * every host's sshd and HTTP server accept. Needs root. 0 or -1. */
+int lab_hosts_up(const char *dir, const struct lab_config *cfg, const char *exe, pid_t *pids,
+                 char **err);
+/* Removes every namespace, veth, bridge and guard table of a hosts lab, found by name (after a
+ * crash too), killing what still runs in the namespaces. *removed counts what went. 0 or -1. */
+int lab_hosts_down(const char *dir, int *removed, char **err);
+/* The hosts labs' network namespaces present now (names with LAB_HOSTS_NS_PREFIX). */
+int lab_hosts_list(char ***names, size_t *n);
 
 /* ---- ground truth (events.c) ---- */
 

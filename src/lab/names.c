@@ -59,3 +59,14 @@ size_t lab_select_count(size_t n, uint32_t count, double percent)
     }
     return k > n ? n : k;
 }
+
+const char *lab_host_ip(int zone, int slot, char *buf, size_t n)
+{
+    snprintf(buf, n, "10.213.%u.%u", (unsigned)(zone + 1) & 0xffu, (unsigned)(slot + 1) & 0xffu);
+    return buf;
+}
+
+void lab_host_ns(int zone, int slot, char *buf, size_t n)
+{
+    snprintf(buf, n, LAB_HOSTS_NS_PREFIX "%c%d", lab_zone_name(zone), slot + 1);
+}

@@ -151,6 +151,8 @@ void scn_free(struct scn_scenario *s)
     free(t->ssh_key);
     free(t->ssh_known_hosts);
     free(t->ssh_service);
+    free(t->ssh_passphrase_env);
+    free(t->ssh_haproxy_socket);
     free(t->aws_region);
     free(t->aws_endpoint);
     free(t->aws_profile);

@@ -72,8 +72,12 @@ struct scn_target {
     bool ssh_strict_host_key;        /* default true */
     uint64_t ssh_connect_timeout_us; /* default 10s */
     int ssh_parallel;                /* hosts worked on at once, default 32 */
-    char *ssh_service; /* process name kill_process / kill_instances act on; NULL = none */
-    bool ssh_sudo;     /* prefix privileged commands with sudo -n; default false */
+    char *ssh_service;        /* process name kill_process / kill_instances act on; NULL = none */
+    bool ssh_sudo;            /* prefix privileged commands with sudo -n; default false */
+    char *ssh_passphrase_env; /* name of the variable holding the key's passphrase */
+    uint64_t ssh_command_timeout_us; /* default 30s */
+    char *ssh_haproxy_socket;        /* HAProxy runtime socket for lb_health; NULL = none */
+    bool ssh_accept_new_hostkeys;    /* set by `run --accept-new-hostkeys`, never by a file */
 
     /* aws */
     char *aws_region;

@@ -28,8 +28,9 @@
 static const char *const target_keys_common[] = {"kind", "url", "zones", NULL};
 static const char *const target_keys_lab[] = {"lab_dir", NULL};
 static const char *const target_keys_ssh[] = {
-    "user",     "port",    "key",  "known_hosts", "strict_host_key", "connect_timeout",
-    "parallel", "service", "sudo", NULL};
+    "user",     "port",    "key",  "known_hosts",        "strict_host_key", "connect_timeout",
+    "parallel", "service", "sudo", "key_passphrase_env", "command_timeout", "haproxy_socket",
+    NULL};
 static const char *const target_keys_aws[] = {"region",
                                               "endpoint",
                                               "profile",
@@ -319,6 +320,25 @@ void sp_parse_target(struct ctx *c, const cJSON *tn)
         t->ssh_parallel = (int)par;
         sp_get_text(c, tn, "service", P, SCN_MAX_NAME, &t->ssh_service);
         sp_get_bool(c, tn, "sudo", P, &t->ssh_sudo);
+        /* the passphrase itself never sits in a file: only the name of the variable */
+        if (sp_get_text(c, tn, "key_passphrase_env", P, SCN_MAX_NAME, &t->ssh_passphrase_env) > 0) {
+            bool ok = *t->ssh_passphrase_env != '\0';
+            for (const char *q = t->ssh_passphrase_env; *q; q++)
+                ok = ok && ((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+                            (*q >= '0' && *q <= '9' && q != t->ssh_passphrase_env) || *q == '_');
+            if (!ok) {
+                char *kp = sp_path_key(P, "key_passphrase_env");
+                sp_diag(
+                    c, sp_off_of(c, sp_get(tn, "key_passphrase_env")), kp,
+                    "'key_passphrase_env' names an environment variable ([A-Za-z_][A-Za-z0-9_]*)"
+                    ", not the passphrase");
+                free(kp);
+            }
+        }
+        t->ssh_command_timeout_us = 30 * SEC;
+        sp_get_dur_range(c, tn, "command_timeout", P, 0, true, 60 * 60 * SEC,
+                         &t->ssh_command_timeout_us);
+        sp_get_path(c, tn, "haproxy_socket", P, &t->ssh_haproxy_socket);
     } else if (kind == SCN_TARGET_AWS) {
         if (zn)
             parse_zone_list(c, zn, "$.target.zones", &zcap);

@@ -97,12 +97,18 @@ char *hc_signal(enum hc_by by, const char *what, int sig)
     struct sbuf sb = SBUF_INIT;
     switch (by) {
     case HC_BY_NAME:
-        /* pgrep -x matches the process name (15 characters at most); -r leaves zombies out */
-        sbuf_adds(&sb, "p=$(pgrep -r R,S,D,T,t,I -x -- ");
+        /* the exact name (/proc/PID/comm, 15 characters at most), zombies left out; read with
+         * shell builtins only, no pattern language in between (pgrep's would be a regex) */
+        sbuf_adds(&sb, "n=");
         hc_quote(&sb, what);
-        sbuf_addf(&sb, " | tr '\\n' ' '); [ -n \"$p\" ] || { echo 'no process named '");
-        hc_quote(&sb, what);
-        sbuf_addf(&sb, " >&2; exit %d; }; kill -s %s $p && echo \"pids $p\"", HC_EXIT_NOTHING, sn);
+        sbuf_addf(&sb,
+                  "; p=; for d in /proc/[0-9]*; do read -r c <\"$d/comm\" 2>/dev/null || "
+                  "continue; [ \"$c\" = \"$n\" ] || continue; read -r s <\"$d/stat\" || "
+                  "continue; s=${s##*) }; case $s in Z*|X*) continue ;; esac; "
+                  "[ \"${d#/proc/}\" = \"$$\" ] || p=\"$p ${d#/proc/}\"; done; "
+                  "[ -n \"$p\" ] || { printf 'no process named %%s\\n' \"$n\" >&2; "
+                  "exit %d; }; kill -s %s $p && echo \"pids$p\"",
+                  HC_EXIT_NOTHING, sn);
         break;
     case HC_BY_PIDFILE:
         sbuf_adds(&sb, "p=$(head -c 32 ");
@@ -265,9 +271,9 @@ char *hc_deadman_arm(const char *tag, const char *undo_cmd, unsigned seconds)
      * cancel can kill the sleeper and its sleep together, and so a dying ssh session (SIGHUP
      * to its process group) does not take it along */
     struct sbuf inner = SBUF_INIT;
-    sbuf_addf(&inner, "sleep %u; ", seconds);
+    sbuf_addf(&inner, "sleep %u; (", seconds);
     sbuf_adds(&inner, undo_cmd);
-    sbuf_addf(&inner, "; rm -f /tmp/zonedef-%s.dm", tag);
+    sbuf_addf(&inner, "\n); rm -f /tmp/zonedef-%s.dm", tag);
     sbuf_adds(&sb, "setsid sh -c ");
     hc_quote(&sb, sbuf_str(&inner));
     sbuf_free(&inner);

@@ -18,6 +18,8 @@
  * (no process of that name, say); HC_EXIT_MISSING (4) when a tool the command needs is absent
  * (nft and iptables both, tc, systemctl/service); anything else is the failing tool's status.
  * Their stdout is documented per builder (machine-readable, one "key value" per line).
+ * A command may end with `exit`: to run two in one shell, put each in a subshell,
+ * "(A\n) && (B\n)" (the newline before ')' keeps a trailing comment or heredoc harmless).
  *
  * Every builder returns a string the caller frees, or NULL when an argument is invalid (bad tag,
  * empty name, out-of-range number): callers validate first, so NULL is a programming error.

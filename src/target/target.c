@@ -17,6 +17,7 @@
 static const struct tgt_ops *const all[] = {
     &tgt_lab_ops,
     &tgt_aws_ops,
+    &tgt_ssh_ops,
 };
 
 const struct tgt_ops *tgt_ops_named(const char *kind)

@@ -100,8 +100,27 @@ char *tgt_action_kind(const char *action_json);
  * ("nothing to undo: the platform replaces what died") instead of counting it as undone. */
 bool tgt_action_irreversible(const char *action_json);
 
+/* Pre-flight of an ssh target (`zonedef plan --check`): connects to every host in parallel and
+ * reports, per host, what a run would need, changing nothing. */
+struct tgt_host_check {
+    char *host; /* "10.213.2.1:22" */
+    char *zone;
+    bool reachable, hostkey_ok, auth_ok, sudo_ok; /* sudo_ok: true when sudo is not asked for */
+    char *hostkey;                                /* "ED25519 SHA256:...", NULL when unknown */
+    char *error;                                  /* the first problem; NULL when none */
+    bool nft, iptables, tc, systemd;              /* tools present (known once auth_ok) */
+    int uid;                                      /* of the commands (after sudo); -1 unknown */
+};
+/* Fills *out (tgt_host_checks_free) with one entry per host, in scenario order; *elapsed_us the
+ * wall time of the whole check. 0 when every host passed, 1 when some did not, -1 with *err
+ * (not an ssh target). */
+int tgt_ssh_check(const struct scn_target *cfg, struct tgt_host_check **out, size_t *n,
+                  uint64_t *elapsed_us, char **err);
+void tgt_host_checks_free(struct tgt_host_check *v, size_t n);
+
 /* Implementations (one per target module). */
 extern const struct tgt_ops tgt_lab_ops;
-extern const struct tgt_ops tgt_aws_ops;
+extern const struct tgt_ops tgt_aws_ops; /* aws/aws_target.c */
+extern const struct tgt_ops tgt_ssh_ops; /* ssh/ssh_target.c */
 
 #endif

@@ -18,7 +18,7 @@
 #
 #   BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_THREADS=$(nproc) BENCH_CONNECTIONS=64
 #   BENCH_RATE=20000 BENCH_FIXED_SECONDS=30 BENCH_FIXED_CONNECTIONS=128 tests/bench/bench.sh
-#   BENCH_ONLY="direct tls-dir" runs only those parts (direct haproxy tls-dir tls-hap fixed)
+#   BENCH_ONLY="direct tls-dir" runs only those parts (direct haproxy tls-dir tls-hap fixed fleet)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ZD=${ZD:-$ROOT/zonedef}
@@ -29,7 +29,7 @@ CONNS=${BENCH_CONNECTIONS:-64}
 RATE=${BENCH_RATE:-20000}
 FIXED_SECS=${BENCH_FIXED_SECONDS:-30}
 FIXED_CONNS=${BENCH_FIXED_CONNECTIONS:-128}
-ONLY=${BENCH_ONLY:-direct haproxy tls-dir tls-hap fixed}
+ONLY=${BENCH_ONLY:-direct haproxy tls-dir tls-hap fixed fleet}
 wanted() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -240,4 +240,11 @@ if wanted fixed; then
         "$late99" "${hwm10:-?}" "${hwm_end:-?}" "$FIXED_SECS" \
         "$(awk -v a="${hwm10:-0}" -v b="${hwm_end:-0}" 'BEGIN { print a ? 100 * (b - a) / a : 0 }')" \
         "${rss10:-?}" "${rss_end:-?}"
+fi
+
+# the SSH fleet: zonedef next to pssh, clush and ansible on 100 loopback sshd addresses
+if wanted fleet; then
+    echo
+    echo "== fleet: one command on 100 SSH hosts"
+    "$ROOT/tests/bench/fleet.sh"
 fi

@@ -180,7 +180,19 @@ static void test_deadman(void)
     for (i = 0; i < 150 && access("/tmp/zonedef-hctest-fired", F_OK) != 0; i++)
         usleep(20000);
     CHECK(access("/tmp/zonedef-hctest-fired", F_OK) == 0);
+    for (i = 0; i < 50 && access("/tmp/zonedef-hctest_dm1.dm", F_OK) == 0; i++)
+        usleep(20000);
+    CHECK(access("/tmp/zonedef-hctest_dm1.dm", F_OK) != 0); /* the switch cleans up after itself */
     unlink("/tmp/zonedef-hctest-fired");
+    /* an undo that ends with exit (the blackhole undo does) still lets the switch clean up */
+    c = hc_deadman_arm("hctest_dm3", "touch /tmp/zonedef-hctest-fired3; exit 1", 1);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    free(c);
+    for (i = 0; i < 150 && access("/tmp/zonedef-hctest_dm3.dm", F_OK) == 0; i++)
+        usleep(20000);
+    CHECK(access("/tmp/zonedef-hctest-fired3", F_OK) == 0);
+    CHECK(access("/tmp/zonedef-hctest_dm3.dm", F_OK) != 0);
+    unlink("/tmp/zonedef-hctest-fired3");
     /* armed then cancelled, it never fires */
     c = hc_deadman_arm("hctest_dm2", "touch /tmp/zonedef-hctest-fired", 1);
     CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
