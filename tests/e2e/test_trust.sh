@@ -221,7 +221,7 @@ run_zd jsonout rc report --json "$rdir"
 run_zd planout rc plan --json "$TMP/pw.json"
 run_zd dryout rc run --dry-run "$TMP/pw.json"
 run_zd loadout rc load 'http://user:PASSW0RD@127.0.0.1:18000/' --rate 20 --duration 1s --json "$TMP/load.json"
-check_contains "load's first line shows user:***@" "$loadout" "zonedef load GET http://user:***@127.0.0.1:18000/ (curl engine)"
+check_contains "load's first line shows user:***@" "$loadout" "zonedef load GET http://user:***@127.0.0.1:18000/ (curl engine, auto: libcurl for a URL with credentials)"
 leaks=$(printf '%s\n' "$runout" "$repout" "$jsonout" "$planout" "$dryout" "$loadout" | grep -c PASSW0RD)
 check_eq "no password in run, report, plan, dry-run or load output" 0 "$leaks"
 check_eq "...nor in any file the run or load wrote" "" "$(grep -rl PASSW0RD "$rdir" "$TMP/load.json" "$ZONEDEF_STATE_DIR")"
