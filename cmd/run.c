@@ -490,6 +490,13 @@ int cmd_run(int argc, char **argv)
     }
 
     scn->target.ssh_accept_new_hostkeys = accept_new;
+    /* the scenario's webhooks, then the command line's */
+    const char *hooks[2 * MAX_NOTIFY];
+    size_t nhooks = 0;
+    for (size_t i = 0; i < scn->nnotify && nhooks < 2 * MAX_NOTIFY; i++)
+        hooks[nhooks++] = scn->notify[i];
+    for (size_t i = 0; i < nnotify && nhooks < 2 * MAX_NOTIFY; i++)
+        hooks[nhooks++] = notify[i];
 
     char *dir = out_dir ? xstrdup(out_dir) : default_out(scn->name);
     struct printer pr = {.color = !ci && zd_color(1), .quiet = quiet, .ci = ci};
@@ -500,9 +507,9 @@ int cmd_run(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, &old_sigs);
-    if (nnotify) {
+    if (nhooks) {
         char *err = NULL;
-        if (!(pr.nf = rp_notify_new(notify, nnotify, scn->name, dir, &err))) {
+        if (!(pr.nf = rp_notify_new(hooks, nhooks, scn->name, dir, &err))) {
             pthread_sigmask(SIG_SETMASK, &old_sigs, NULL);
             zd_error("run: %s", err);
             free(err);

@@ -228,7 +228,8 @@ struct rp_notifier *rp_notify_new(const char *const *specs, size_t n, const char
                                   const char *run_dir, char **err)
 {
     if (n > NF_MAX_URLS) {
-        zd_err(err, "at most %u --notify URLs", NF_MAX_URLS);
+        zd_err(err, "at most %u webhooks (the scenario's notify and --notify together)",
+               NF_MAX_URLS);
         return NULL;
     }
     struct rp_notifier *nf = xcalloc(1, sizeof(*nf));

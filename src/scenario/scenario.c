@@ -63,7 +63,56 @@ bool scn_status_expected(const struct scn_load *load, int status)
 
 static const char *const top_keys[] = {"name",         "description", "vars",   "target", "load",
                                        "steady_state", "warmup",      "settle", "steps",  "probes",
-                                       "guards",       "expect",      NULL};
+                                       "guards",       "expect",      "notify", NULL};
+
+/* "notify": webhook specs, "[FORMAT=]URL" with FORMAT json, slack or datadog. A webhook URL is a
+ * secret (Slack's is its path): write "${SLACK_WEBHOOK}" and keep it in the environment. */
+static void parse_notify(struct ctx *c, const cJSON *n)
+{
+    struct scn_scenario *s = c->s;
+    if (!n)
+        return;
+    if (!cJSON_IsArray(n)) {
+        sp_diag(c, sp_off_of(c, n), "$.notify",
+                "'notify' must be an array of webhooks ([\"slack=${SLACK_WEBHOOK}\"]), not %s",
+                sp_type_name(n));
+        return;
+    }
+    int k = cJSON_GetArraySize(n);
+    if (k > SCN_MAX_NOTIFY) {
+        sp_diag(c, sp_off_of(c, n), "$.notify", "at most %d webhooks in 'notify' (got %d)",
+                SCN_MAX_NOTIFY, k);
+        return;
+    }
+    s->notify = xcalloc(k > 0 ? (size_t)k : 1, sizeof(*s->notify));
+    size_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, n)
+    {
+        char *p = sp_path_idx("$.notify", i++);
+        char *v = NULL;
+        if (sp_str_node(c, e, p, "notify", SCN_MAX_STRING, &v) > 0) {
+            const char *url = v, *eq = strchr(v, '='), *sep = strstr(v, "://");
+            bool ok = true;
+            if (eq && (!sep || eq < sep)) {
+                size_t fl = (size_t)(eq - v);
+                if (!((fl == 4 && strncmp(v, "json", 4) == 0) ||
+                      (fl == 5 && strncmp(v, "slack", 5) == 0) ||
+                      (fl == 7 && strncmp(v, "datadog", 7) == 0))) {
+                    sp_diag(c, sp_off_of(c, e), p,
+                            "unknown webhook format '%.*s' (json, slack or datadog)", (int)fl, v);
+                    ok = false;
+                }
+                url = eq + 1;
+            }
+            if (ok && sp_check_url(c, e, p, "notify", url))
+                s->notify[s->nnotify++] = v;
+            else
+                free(v);
+        }
+        free(p);
+    }
+}
 
 static void parse_root(struct ctx *c, const cJSON *root)
 {
@@ -93,6 +142,7 @@ static void parse_root(struct ctx *c, const cJSON *root)
                     s->name, SCN_MAX_NAME);
     }
     sp_get_str(c, root, "description", "$", SCN_MAX_STRING, &s->description);
+    parse_notify(c, sp_get(root, "notify"));
 
     const cJSON *tn = sp_get(root, "target");
     if (!tn)
@@ -137,6 +187,9 @@ void scn_free(struct scn_scenario *s)
     free(s->path);
     free(s->name);
     free(s->description);
+    for (size_t i = 0; i < s->nnotify; i++)
+        free(s->notify[i]);
+    free(s->notify);
     struct scn_target *t = &s->target;
     free(t->url);
     for (size_t i = 0; i < t->nzones; i++) {

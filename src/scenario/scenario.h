@@ -35,6 +35,7 @@
 #define SCN_MAX_STRING         4096        /* any string value, after substitution */
 #define SCN_MAX_BODY           (64u << 10) /* a request body */
 #define SCN_MAX_NAME           128         /* names: scenario, zone, step, probe, var */
+#define SCN_MAX_NOTIFY         16          /* webhooks in "notify" */
 
 struct scn_loc {
     int line; /* 1-based; 0 = unknown */
@@ -224,6 +225,10 @@ struct scn_scenario {
     char *path; /* as given */
     char *name; /* required: [a-z0-9._-], at most SCN_MAX_NAME */
     char *description;
+    /* webhooks to post the run's events to: "[json=|slack=|datadog=]URL" (cmd/run.c adds the
+     * --notify ones); at most SCN_MAX_NOTIFY */
+    char **notify;
+    size_t nnotify;
     struct scn_target target;
     struct scn_load load;
     struct scn_steady steady;
