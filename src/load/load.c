@@ -505,10 +505,12 @@ struct load *load_start(const struct load_opts *o, char **err)
         return NULL;
     bool native = load_h1_supports(o->url, o->http2);
     if (o->engine == LOAD_ENGINE_NATIVE && !native) {
+        char *shown = zd_url_redact(o->url);
         zd_err(err,
                "the native engine speaks HTTP/1.1 to http:// and https:// URLs without "
-               "credentials (use the curl engine%s)",
-               o->http2 ? " for HTTP/2" : " for a URL with credentials");
+               "credentials (use the curl engine for '%s'%s)",
+               shown, o->http2 ? " with HTTP/2" : "");
+        free(shown);
         return NULL;
     }
     struct load *l = xcalloc(1, sizeof(*l));
