@@ -13,6 +13,10 @@
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ZD=${ZD:-$ROOT/zonedef}
+# No test may reach the real AWS instance metadata address (169.254.169.254): the AWS
+# credential chain asks it last unless this is set; the tests that test IMDS serve it on
+# loopback and say so.
+export AWS_EC2_METADATA_DISABLED=${AWS_EC2_METADATA_DISABLED:-true}
 TH_NAME=$(basename "$0" .sh)
 TH_PASSED=0
 TH_FAILED=0

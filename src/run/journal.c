@@ -263,14 +263,16 @@ int jn_rec_intent(struct journal *j, int step, const char *name, const char *fau
     return finish(j, &sb, err);
 }
 
-int jn_rec_applied(struct journal *j, int step, bool ok, const char *error, uint64_t t_us,
-                   uint64_t wall_us, char **err)
+int jn_rec_applied(struct journal *j, int step, bool ok, const char *error, const char *note,
+                   uint64_t t_us, uint64_t wall_us, char **err)
 {
     struct sbuf sb;
     begin(&sb, "applied");
     add_u64(&sb, "step", (uint64_t)step);
     sbuf_addf(&sb, ",\"ok\":%s", ok ? "true" : "false");
     add_str(&sb, "error", error);
+    if (note)
+        add_str(&sb, "note", note);
     add_u64(&sb, "t_us", t_us);
     add_u64(&sb, "wall_us", wall_us);
     return finish(j, &sb, err);

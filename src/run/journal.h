@@ -67,8 +67,9 @@ int jn_rec_phase(struct journal *j, const char *phase, uint64_t t_us, char **err
 int jn_rec_intent(struct journal *j, int step, const char *name, const char *fault, uint64_t for_us,
                   const char *action_json, const char *summary, uint64_t t_us, uint64_t wall_us,
                   char **err);
-int jn_rec_applied(struct journal *j, int step, bool ok, const char *error, uint64_t t_us,
-                   uint64_t wall_us, char **err);
+/* note (may be NULL): what the target learned by applying (tgt_ops.apply_noted), kept as "note" */
+int jn_rec_applied(struct journal *j, int step, bool ok, const char *error, const char *note,
+                   uint64_t t_us, uint64_t wall_us, char **err);
 /* by: "run" or "recover" */
 int jn_rec_undo_intent(struct journal *j, int step, const char *by, uint64_t t_us, uint64_t wall_us,
                        char **err);

@@ -126,14 +126,19 @@ static int inject(struct runner *r, struct step_rt *st)
     r->xev = (struct run_event){.step = s->name, .for_us = s->for_us};
     rn_emit(r, RUN_EV_INJECT, t, "inject %s %s: %s", fname, s->name, st->summary);
     int rc = 0;
+    char *note = NULL;
     if (st->spike)
         load_set_rate(r->load, s->rate, s->ramp_us);
+    else if (r->ops->apply_noted)
+        rc = r->ops->apply_noted(r->ts, st->action, &note, &err);
     else
         rc = r->ops->apply(r->ts, st->action, &err);
     uint64_t t2 = rn_now_us(r);
     char *jerr = NULL;
-    if (jn_rec_applied(r->jn, st->idx, rc == 0, rc == 0 ? NULL : err, t2, zd_wall_us(), &jerr) <
-        0) {
+    int jrc = jn_rec_applied(r->jn, st->idx, rc == 0, rc == 0 ? NULL : err, note, t2, zd_wall_us(),
+                             &jerr);
+    free(note);
+    if (jrc < 0) {
         free(err);
         rn_journal_failed(r, jerr);
         return -1;

@@ -76,6 +76,10 @@ struct tgt_ops {
     int (*prepare)(void *state, const struct scn_step *step, char **action_json, char **summary,
                    char **err);
     int (*apply)(void *state, const char *action_json, char **err);
+    /* Instead of apply (a kind sets one of the two): applies, and hands back in *note (caller
+     * frees; may stay NULL) one line of what only doing it learned, which the runner journals
+     * with the "applied" record (aws: the SSM Run Command id, to find the command afterwards). */
+    int (*apply_noted)(void *state, const char *action_json, char **note, char **err);
     /* state may be NULL (recover after a crash). */
     int (*undo)(void *state, const char *action_json, char **err);
     /* Per-zone health as the load balancer sees it (lb_health probes, the capacity guard). */

@@ -150,12 +150,19 @@ ssm=$(python3 - "$EP" <<'EOF'
 import os, sys, boto3
 s = boto3.client("ssm", region_name="eu-west-1", endpoint_url=sys.argv[1],
                  aws_access_key_id=os.environ["ADMIN_KEY"], aws_secret_access_key=os.environ["ADMIN_SECRET"])
-for c in sorted(s.list_commands()["Commands"], key=lambda c: c["Comment"]):
+cs = s.list_commands()["Commands"]
+for c in sorted(cs, key=lambda c: c["Comment"]):
     print(c["DocumentName"], c["Comment"].split(" ", 2)[2], "|",
           c["Parameters"]["commands"][0].replace("\n", " ")[:400])
+print("ids: " + " ".join(c["CommandId"] for c in cs))
 EOF
 )
 check_eq "six SSM commands: each host fault and its undo" 6 "$(grep -c '^AWS-RunShellScript ' <<<"$ssm")"
+notes=$(jq -r 'select(.type == "applied" and .note != null) | .note' "$TMP/r1/journal.jsonl")
+check_eq "each host fault's SSM command id is journaled with its applied record" 3 \
+    "$(grep -cE '^ssm command [0-9a-f-]{36}$' <<<"$notes")"
+first_id=$(head -1 <<<"$notes" | cut -d' ' -f3)
+check_contains "...and it is one moto ran" "$(grep '^ids: ' <<<"$ssm")" "${first_id:-none}"
 check_match "cpu_stress: hostcmd's burners, tagged from the run id" "$ssm" \
     "^AWS-RunShellScript cpu_stress \| .*zonedef-zd_[0-9a-f]{8}_[0-9]+\.cpu"
 check_match "its undo: hostcmd's cpu_stress undo" "$ssm" "^AWS-RunShellScript cpu_stress undo \| .*zonedef-zd_[0-9a-f]{8}_[0-9]+\.cpu"

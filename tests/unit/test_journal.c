@@ -102,11 +102,12 @@ static void test_write_read(void)
                                "{\n \"kind\": \"lab\", \"zone\": \"b\"\n}", "black-hole b", 3000000,
                                1700000003000000ull, NULL),
                  0);
-    CHECK_EQ_INT(jn_rec_applied(j, 0, true, NULL, 3010000, 1700000003010000ull, NULL), 0);
+    CHECK_EQ_INT(jn_rec_applied(j, 0, true, NULL, NULL, 3010000, 1700000003010000ull, NULL), 0);
     CHECK_EQ_INT(jn_rec_intent(j, 1, "kill-a", "kill_instances", 0,
                                "{\"kind\":\"lab\",\"pids\":[1,2]}", "kill a1", 7000000, 0, NULL),
                  0);
-    CHECK_EQ_INT(jn_rec_applied(j, 1, true, NULL, 7000000, 0, NULL), 0);
+    CHECK_EQ_INT(jn_rec_applied(j, 1, true, NULL, "ssm command 7b1e-42 on i-1", 7000000, 0, NULL),
+                 0);
     CHECK_EQ_INT(jn_rec_undo_intent(j, 0, "run", 6000000, 0, NULL), 0);
     CHECK_EQ_INT(jn_rec_undone(j, 0, true, NULL, "run", 6005000, 0, NULL), 0);
     CHECK_EQ_INT(jn_rec_probe(j, "home", true, "200", 4000000, NULL), 0);
@@ -121,6 +122,15 @@ static void test_write_read(void)
     again.counts[TL_NOT_SENT] = 1;
     CHECK_EQ_INT(jn_rec_interval(j, 50, &again, NULL), 0);
     jn_close(j);
+
+    /* a target's note rides with its "applied" record, and only there */
+    char *text = NULL;
+    size_t tlen = 0;
+    CHECK_EQ_INT(zd_read_file(p, 1 << 20, &text, &tlen, NULL), 0);
+    CHECK_CONTAINS(text, "\"type\":\"applied\",\"step\":1,\"ok\":true,\"error\":null,"
+                         "\"note\":\"ssm command 7b1e-42 on i-1\"");
+    CHECK(strstr(text, "\"step\":0,\"ok\":true,\"error\":null,\"t_us\"") != NULL);
+    free(text);
 
     struct jn_run r;
     CHECK_EQ_INT(jn_read(p, &r, &err), 0);
@@ -251,7 +261,7 @@ static void test_failed_undo_and_bad_files(void)
     write_start(j);
     CHECK_EQ_INT(
         jn_rec_intent(j, 0, "e", "exec", 1000000, "{\"kind\":\"lab\"}", "exec", 1, 2, NULL), 0);
-    CHECK_EQ_INT(jn_rec_applied(j, 0, true, NULL, 1, 2, NULL), 0);
+    CHECK_EQ_INT(jn_rec_applied(j, 0, true, NULL, NULL, 1, 2, NULL), 0);
     CHECK_EQ_INT(jn_rec_undo_intent(j, 0, "run", 2, 3, NULL), 0);
     CHECK_EQ_INT(jn_rec_undone(j, 0, false, "exit status 3", "run", 2, 3, NULL), 0);
     CHECK_EQ_INT(jn_rec_end(j, "undo_failed", 4, 12.3, false, 5, 6, NULL), 0);

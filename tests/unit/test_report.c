@@ -64,7 +64,8 @@ static void write_run(const char *d, double availability_expect, bool fail_more)
             CHECK_EQ_INT(jn_rec_intent(j, 0, "zone-b", "blackhole_zone", 3000000, "{}",
                                        "black-hole zone b", 3000000, s.wall_us + 3000000, NULL),
                          0);
-            CHECK_EQ_INT(jn_rec_applied(j, 0, true, NULL, 3000100, s.wall_us + 3000100, NULL), 0);
+            CHECK_EQ_INT(jn_rec_applied(j, 0, true, NULL, NULL, 3000100, s.wall_us + 3000100, NULL),
+                         0);
         }
         if (i == 45)
             CHECK_EQ_INT(jn_append(j,

@@ -276,8 +276,9 @@ bool aws_host_fault(const char *fault);
  * *detail is a few words for the summary (caller frees). */
 int aws_host_params(const struct scn_step *s, const char *run_id, unsigned seq, struct cJSON *a,
                     char **detail, char **err);
-/* Runs the action's command (or its undo) on the instances through SSM and waits for it. */
+/* Runs the action's command (or its undo) on the instances through SSM and waits for it.
+ * *note (may be NULL; caller frees) gets "ssm command ID" once SendCommand took it. */
 int aws_host_act(struct aws_ctx *c, const struct cJSON *a, const char *const *ids, size_t n,
-                 bool undo, char **err);
+                 bool undo, char **note, char **err);
 
 #endif

@@ -225,7 +225,7 @@ static int host_command(const cJSON *a, bool undo, char **cmd, int *also_ok, cha
 }
 
 int aws_host_act(struct aws_ctx *c, const cJSON *a, const char *const *ids, size_t n, bool undo,
-                 char **err)
+                 char **note, char **err)
 {
     char *cmd = NULL;
     int also_ok;
@@ -243,6 +243,8 @@ int aws_host_act(struct aws_ctx *c, const cJSON *a, const char *const *ids, size
     free(cmd);
     if (rc == 0)
         rc = aws_ssm_wait(c, id, ids, n, also_ok, 90000000ull, err);
+    if (note && id)
+        *note = xasprintf("ssm command %s", id);
     free(id);
     return rc;
 }

@@ -705,7 +705,8 @@ static int instances_call(struct aws_ctx *c, const char *action, const char *con
 
 /* stop: StopInstances, else TerminateInstances; host >= 0: the host fault's command through
  * SSM instead (1 = its undo) */
-static int apply_instances(struct aws_ctx *c, const cJSON *a, bool stop, int host, char **err)
+static int apply_instances(struct aws_ctx *c, const cJSON *a, bool stop, int host, char **note,
+                           char **err)
 {
     const char **ids;
     size_t n;
@@ -729,7 +730,7 @@ static int apply_instances(struct aws_ctx *c, const cJSON *a, bool stop, int hos
         ok[i] = l.v[i].id;
     rc = 0;
     if (host >= 0)
-        rc = aws_host_act(c, a, ok, l.n, host == 1, err);
+        rc = aws_host_act(c, a, ok, l.n, host == 1, note, err);
     else if (stop && l.n > 0) {
         const char *run = jstr(a, "run_id");
         struct aws_tag mark = {(char *)TAG_STOPPED, (char *)(run ? run : "")};
@@ -972,7 +973,7 @@ static int apply_blackhole(struct aws_ctx *c, const cJSON *a, const char *run, c
 
 /* Runs fn with a context: the open target's, or (recover) one made from the action's own
  * region, endpoint, profile and account. */
-static int act(struct awst *t, const char *action_json, bool undo, char **err)
+static int act(struct awst *t, const char *action_json, bool undo, char **note, char **err)
 {
     cJSON *a = cJSON_Parse(action_json);
     if (!a)
@@ -998,11 +999,11 @@ static int act(struct awst *t, const char *action_json, bool undo, char **err)
         }
     }
     if (strcmp(fault, "kill_instances") == 0)
-        rc = apply_instances(c, a, false, -1, err);
+        rc = apply_instances(c, a, false, -1, NULL, err);
     else if (strcmp(fault, "stop_instances") == 0)
-        rc = undo ? undo_stop(c, a, run, err) : apply_instances(c, a, true, -1, err);
-    else if (aws_host_fault(fault))
-        rc = apply_instances(c, a, false, undo, err);
+        rc = undo ? undo_stop(c, a, run, err) : apply_instances(c, a, true, -1, NULL, err);
+    else if (aws_host_fault(fault)) /* the SSM command id goes into the journal (note) */
+        rc = apply_instances(c, a, false, undo, note, err);
     else if (strcmp(fault, "blackhole_zone") == 0)
         rc = undo ? undo_blackhole(c, a, run, err) : apply_blackhole(c, a, run, err);
     else
@@ -1014,14 +1015,14 @@ out:
     return rc;
 }
 
-static int at_apply(void *state, const char *action_json, char **err)
+static int at_apply_noted(void *state, const char *action_json, char **note, char **err)
 {
-    return act(state, action_json, false, err);
+    return act(state, action_json, false, note, err);
 }
 
 static int at_undo(void *state, const char *action_json, char **err)
 {
-    return act(state, action_json, true, err);
+    return act(state, action_json, true, NULL, err);
 }
 
 /* ---- sweep, check ---- */
@@ -1190,7 +1191,7 @@ const struct tgt_ops tgt_aws_ops = {
     .supports = at_supports,
     .resolve = at_resolve,
     .prepare = at_prepare,
-    .apply = at_apply,
+    .apply_noted = at_apply_noted, /* instead of apply */
     .undo = at_undo,
     .health = at_health,
     .check = at_check,
