@@ -508,8 +508,8 @@ struct load *load_start(const struct load_opts *o, char **err)
         char *shown = zd_url_redact(o->url);
         zd_err(err,
                "the native engine speaks HTTP/1.1 to http:// and https:// URLs without "
-               "credentials (use the curl engine for '%s'%s)",
-               shown, o->http2 ? " with HTTP/2" : "");
+               "credentials (use the curl engine %s '%s')",
+               o->http2 ? "for HTTP/2 to" : "for a URL with credentials such as", shown);
         free(shown);
         return NULL;
     }
