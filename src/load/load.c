@@ -720,6 +720,11 @@ const char *load_engine_why(const struct load *l)
     return l->why;
 }
 
+unsigned load_threads(const struct load *l)
+{
+    return l->nworkers;
+}
+
 const char *load_tls_error(const struct load *l)
 {
     return atomic_load(&((struct load *)l)->tls_err_state) == 2 ? l->tls_err : NULL;

@@ -86,6 +86,9 @@ double load_rate(const struct load *l);
 const char *load_engine_name(const struct load *l);
 /* Why that engine, for people: "auto: native for https:// over HTTP/1.1", "asked for". */
 const char *load_engine_why(const struct load *l);
+/* The worker threads the load runs on (load_opts.threads, or one per core, at most one per
+ * connection). */
+unsigned load_threads(const struct load *l);
 /* The first TLS handshake failure's reason (every later one is only counted, as tls_error), or
  * NULL when none failed. Owned by the load; no URL credentials in it. */
 const char *load_tls_error(const struct load *l);

@@ -776,6 +776,26 @@ static void environment(struct sbuf *o, const struct rp_run *r)
         snprintf(t, sizeof(t), "%zu lines%s", r->jn.lines, r->jn.torn ? " (torn last line)" : "");
         env_row(o, "journal", t, false);
     }
+    if (d->has_load) {
+        const struct jn_load *l = &d->load;
+        char e[160], b[32];
+        snprintf(e, sizeof(e), "%s (%s), %u connections on %u threads", l->engine ? l->engine : "?",
+                 l->engine_why ? l->engine_why : "?", l->connections, l->threads);
+        env_row(o, "load engine", e, false);
+        if (l->connects) {
+            snprintf(e, sizeof(e), "%llu opened, p50 %s, p99 %s", (unsigned long long)l->connects,
+                     rp_fmt_us(l->connect_p50_us, a, sizeof(a)),
+                     rp_fmt_us(l->connect_p99_us, b, sizeof(b)));
+            env_row(o, "TCP connect", e, false);
+        }
+        if (l->tls_handshakes || l->tls_failed) {
+            snprintf(e, sizeof(e), "%llu (%llu resumed, %llu failed), p50 %s, p99 %s",
+                     (unsigned long long)l->tls_handshakes, (unsigned long long)l->tls_resumed,
+                     (unsigned long long)l->tls_failed, rp_fmt_us(l->handshake_p50_us, a, sizeof(a)),
+                     rp_fmt_us(l->handshake_p99_us, b, sizeof(b)));
+            env_row(o, "TLS handshakes", e, false);
+        }
+    }
     env_row(o, "zonedef", d->version, false);
     env_row(o, "command line", d->command, true);
     sbuf_adds(o, "</table></section>");

@@ -372,6 +372,41 @@ int jn_rec_end(struct journal *j, const char *status, int exit_code, double scor
     return finish(j, &sb, err);
 }
 
+int jn_rec_load(struct journal *j, const struct jn_load *l, uint64_t t_us, char **err)
+{
+    struct sbuf sb;
+    begin(&sb, "load");
+    add_str(&sb, "engine", l->engine);
+    add_str(&sb, "engine_why", l->engine_why);
+    add_u64(&sb, "connections", l->connections);
+    add_u64(&sb, "threads", l->threads);
+    add_u64(&sb, "conns_opened", l->conns_opened);
+    add_u64(&sb, "retried", l->retried);
+    add_u64(&sb, "bytes_received", l->bytes_received);
+    add_dbl(&sb, "achieved_rate", l->achieved_rate);
+    add_u64(&sb, "lateness_p99_us", l->lateness_p99_us);
+    add_u64(&sb, "lateness_max_us", l->lateness_max_us);
+    add_u64(&sb, "connects", l->connects);
+    add_u64(&sb, "connect_p50_us", l->connect_p50_us);
+    add_u64(&sb, "connect_p99_us", l->connect_p99_us);
+    add_u64(&sb, "tls_handshakes", l->tls_handshakes);
+    add_u64(&sb, "tls_resumed", l->tls_resumed);
+    add_u64(&sb, "tls_failed", l->tls_failed);
+    add_u64(&sb, "handshake_p50_us", l->handshake_p50_us);
+    add_u64(&sb, "handshake_p99_us", l->handshake_p99_us);
+    add_u64(&sb, "t_us", t_us);
+    return finish(j, &sb, err);
+}
+
+void jn_load_free(struct jn_load *l)
+{
+    if (!l)
+        return;
+    free(l->engine);
+    free(l->engine_why);
+    memset(l, 0, sizeof(*l));
+}
+
 /* ---- reading ---- */
 
 static uint64_t get_u64(const cJSON *o, const char *key)
@@ -501,6 +536,30 @@ static int read_record(struct jn_run *r, const cJSON *o, size_t *fcap, size_t *i
     }
     if (strcmp(type, "guard") == 0) {
         r->nguards++;
+        return 0;
+    }
+    if (strcmp(type, "load") == 0) {
+        struct jn_load *l = &r->load;
+        jn_load_free(l);
+        r->has_load = true;
+        l->engine = get_str(o, "engine");
+        l->engine_why = get_str(o, "engine_why");
+        l->connections = (uint32_t)get_u64(o, "connections");
+        l->threads = (uint32_t)get_u64(o, "threads");
+        l->conns_opened = get_u64(o, "conns_opened");
+        l->retried = get_u64(o, "retried");
+        l->bytes_received = get_u64(o, "bytes_received");
+        l->achieved_rate = get_dbl(o, "achieved_rate", 0);
+        l->lateness_p99_us = get_u64(o, "lateness_p99_us");
+        l->lateness_max_us = get_u64(o, "lateness_max_us");
+        l->connects = get_u64(o, "connects");
+        l->connect_p50_us = get_u64(o, "connect_p50_us");
+        l->connect_p99_us = get_u64(o, "connect_p99_us");
+        l->tls_handshakes = get_u64(o, "tls_handshakes");
+        l->tls_resumed = get_u64(o, "tls_resumed");
+        l->tls_failed = get_u64(o, "tls_failed");
+        l->handshake_p50_us = get_u64(o, "handshake_p50_us");
+        l->handshake_p99_us = get_u64(o, "handshake_p99_us");
         return 0;
     }
     if (strcmp(type, "end") == 0) {
@@ -737,6 +796,7 @@ void jn_run_free(struct jn_run *r)
     free(r->faults);
     free(r->iv);
     free(r->end_status);
+    jn_load_free(&r->load);
     memset(r, 0, sizeof(*r));
 }
 

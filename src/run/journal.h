@@ -83,6 +83,23 @@ int jn_rec_guard(struct journal *j, const char *guard, const char *detail, uint6
 int jn_rec_end(struct journal *j, const char *status, int exit_code, double score, bool passed,
                uint64_t t_us, uint64_t wall_us, char **err);
 
+/* What the load engine did over the whole run (the `load` record, written once the load has
+ * stopped; result.json's "load"): which engine and why, and what connecting cost. Times are
+ * microseconds; the connect and handshake figures are the native engine's (0 on libcurl). */
+struct jn_load {
+    char *engine;     /* "native" or "curl" */
+    char *engine_why; /* "auto: native for http://", "asked for", ... */
+    uint32_t connections, threads;
+    uint64_t conns_opened, retried, bytes_received;
+    double achieved_rate;
+    uint64_t lateness_p99_us, lateness_max_us;
+    uint64_t connects, connect_p50_us, connect_p99_us;
+    uint64_t tls_handshakes, tls_resumed, tls_failed, handshake_p50_us, handshake_p99_us;
+};
+int jn_rec_load(struct journal *j, const struct jn_load *l, uint64_t t_us, char **err);
+/* Frees the strings of l and zeroes it. */
+void jn_load_free(struct jn_load *l);
+
 /* ---- reading ---- */
 
 struct jn_fault {
@@ -116,6 +133,8 @@ struct jn_run {
     struct ms_interval *iv; /* index = interval number; gaps are empty intervals */
     size_t niv;
     size_t nprobes, nguards;
+    bool has_load; /* a `load` record was read (runs before it have none) */
+    struct jn_load load;
     bool ended;
     char *end_status;
     int end_exit;

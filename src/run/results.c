@@ -35,6 +35,11 @@ void res_build(const struct jn_run *run, const struct ms_result *m, const char *
     d->status = xstrdup(status);
     d->exit_code = exit_code;
     d->reason = dup_or_null(reason);
+    if ((d->has_load = run->has_load)) {
+        d->load = run->load;
+        d->load.engine = dup_or_null(run->load.engine);
+        d->load.engine_why = dup_or_null(run->load.engine_why);
+    }
     d->baseline = m->baseline;
     d->overall = m->overall;
     d->peak_error_rate = m->peak_error_rate;
@@ -106,6 +111,7 @@ void res_free(struct res_doc *d)
     res_lb_free(d->lb, d->nlb);
     free(d->version);
     free(d->command);
+    jn_load_free(&d->load);
     memset(d, 0, sizeof(*d));
 }
 
@@ -223,6 +229,38 @@ static cJSON *range_json(const struct ms_range *r)
     return o;
 }
 
+static cJSON *load_json(const struct jn_load *l)
+{
+    cJSON *x = cJSON_CreateObject();
+    str(x, "engine", l->engine);
+    str(x, "engine_why", l->engine_why);
+    num(x, "connections", l->connections);
+    num(x, "threads", l->threads);
+    num(x, "connections_opened", (double)l->conns_opened);
+    num(x, "retried", (double)l->retried);
+    num(x, "bytes_received", (double)l->bytes_received);
+    num(x, "achieved_rate", round(l->achieved_rate * 10.0) / 10.0);
+    num(x, "send_lateness_p99_us", (double)l->lateness_p99_us);
+    num(x, "send_lateness_max_us", (double)l->lateness_max_us);
+    if (l->connects) {
+        cJSON *c = cJSON_AddObjectToObject(x, "connect");
+        num(c, "count", (double)l->connects);
+        num(c, "p50_us", (double)l->connect_p50_us);
+        num(c, "p99_us", (double)l->connect_p99_us);
+    } else
+        cJSON_AddNullToObject(x, "connect");
+    if (l->tls_handshakes || l->tls_failed) {
+        cJSON *t = cJSON_AddObjectToObject(x, "tls_handshake");
+        num(t, "count", (double)l->tls_handshakes);
+        num(t, "resumed", (double)l->tls_resumed);
+        num(t, "failed", (double)l->tls_failed);
+        num(t, "p50_us", (double)l->handshake_p50_us);
+        num(t, "p99_us", (double)l->handshake_p99_us);
+    } else
+        cJSON_AddNullToObject(x, "tls_handshake");
+    return x;
+}
+
 char *res_to_json(const struct res_doc *d)
 {
     cJSON *o = cJSON_CreateObject();
@@ -254,6 +292,10 @@ char *res_to_json(const struct res_doc *d)
         cJSON_AddBoolToObject(o, "final_steady_state", d->final_steady);
     else
         cJSON_AddNullToObject(o, "final_steady_state");
+    if (d->has_load)
+        cJSON_AddItemToObject(o, "load", load_json(&d->load));
+    else
+        cJSON_AddNullToObject(o, "load");
     cJSON *fa = cJSON_AddArrayToObject(o, "faults");
     for (size_t i = 0; i < d->nfaults; i++) {
         const struct res_fault *f = &d->faults[i];
@@ -385,6 +427,34 @@ static void range_read(const cJSON *o, struct ms_range *r)
     r->max_us = gu(o, "max_us");
 }
 
+static void load_read(const cJSON *x, struct res_doc *d)
+{
+    if (!cJSON_IsObject(x))
+        return;
+    struct jn_load *l = &d->load;
+    d->has_load = true;
+    l->engine = gs(x, "engine");
+    l->engine_why = gs(x, "engine_why");
+    l->connections = (uint32_t)gu(x, "connections");
+    l->threads = (uint32_t)gu(x, "threads");
+    l->conns_opened = gu(x, "connections_opened");
+    l->retried = gu(x, "retried");
+    l->bytes_received = gu(x, "bytes_received");
+    l->achieved_rate = gd(x, "achieved_rate");
+    l->lateness_p99_us = gu(x, "send_lateness_p99_us");
+    l->lateness_max_us = gu(x, "send_lateness_max_us");
+    const cJSON *c = item(x, "connect");
+    l->connects = gu(c, "count");
+    l->connect_p50_us = gu(c, "p50_us");
+    l->connect_p99_us = gu(c, "p99_us");
+    const cJSON *t = item(x, "tls_handshake");
+    l->tls_handshakes = gu(t, "count");
+    l->tls_resumed = gu(t, "resumed");
+    l->tls_failed = gu(t, "failed");
+    l->handshake_p50_us = gu(t, "p50_us");
+    l->handshake_p99_us = gu(t, "p99_us");
+}
+
 int res_parse(const char *text, struct res_doc *d, char **err)
 {
     memset(d, 0, sizeof(*d));
@@ -412,6 +482,7 @@ int res_parse(const char *text, struct res_doc *d, char **err)
     d->exit_code = (int)gd(o, "exit_code");
     d->reason = gs(o, "reason");
     d->passed = cJSON_IsTrue(item(o, "passed"));
+    load_read(item(o, "load"), d);
     range_read(item(o, "baseline"), &d->baseline);
     range_read(item(o, "overall"), &d->overall);
     d->peak_error_rate = gd(o, "peak_error_rate");
@@ -542,6 +613,20 @@ void res_scorecard(const struct res_doc *d, struct sbuf *sb, bool color)
     if (d->overall.not_sent)
         sbuf_addf(sb, "              %llu not sent: %s\n", (unsigned long long)d->overall.not_sent,
                   RES_NOT_SENT_WHY);
+    if (d->has_load) {
+        const struct jn_load *l = &d->load;
+        sbuf_addf(sb, "  load        %s engine, %llu connections opened", l->engine ? l->engine : "?",
+                  (unsigned long long)l->conns_opened);
+        if (l->connects)
+            sbuf_addf(sb, ", connect p50 %s p99 %s", ms(l->connect_p50_us, a, sizeof(a)),
+                      ms(l->connect_p99_us, b, sizeof(b)));
+        if (l->tls_handshakes || l->tls_failed)
+            sbuf_addf(sb, "; TLS handshakes %llu (%llu resumed, %llu failed) p50 %s p99 %s",
+                      (unsigned long long)l->tls_handshakes, (unsigned long long)l->tls_resumed,
+                      (unsigned long long)l->tls_failed, ms(l->handshake_p50_us, a, sizeof(a)),
+                      ms(l->handshake_p99_us, c, sizeof(c)));
+        sbuf_addc(sb, '\n');
+    }
     sbuf_addf(sb,
               "  score       %.1f = availability %.1f/40 + recovery %.1f/30 + latency %.1f/15 + "
               "error rate %.1f/15\n",

@@ -526,6 +526,38 @@ static void main_loop(struct runner *r)
 
 /* ---- results ---- */
 
+/* The `load` record: the engine and what connecting cost, for result.json. */
+static void write_load(struct runner *r)
+{
+    struct load_totals t;
+    load_totals(r->load, &t);
+    struct jn_load l = {
+        .engine = (char *)load_engine_name(r->load),
+        .engine_why = (char *)load_engine_why(r->load),
+        .connections = r->scn->load.connections,
+        .threads = load_threads(r->load),
+        .conns_opened = t.conns_opened,
+        .retried = t.retried,
+        .bytes_received = t.bytes_received,
+        .achieved_rate = t.achieved_rate,
+        .lateness_p99_us = t.lateness_p99_us,
+        .lateness_max_us = t.lateness_max_us,
+        .connects = t.connects,
+        .connect_p50_us = t.connect_p50_us,
+        .connect_p99_us = t.connect_p99_us,
+        .tls_handshakes = t.tls_handshakes,
+        .tls_resumed = t.tls_resumed,
+        .tls_failed = t.tls_failed,
+        .handshake_p50_us = t.handshake_p50_us,
+        .handshake_p99_us = t.handshake_p99_us,
+    };
+    char *err = NULL;
+    if (jn_rec_load(r->jn, &l, rn_now_us(r), &err) < 0) {
+        rn_emit(r, RUN_EV_WARN, rn_now_us(r), "journal: %s", err);
+        free(err);
+    }
+}
+
 static void finish(struct runner *r, struct run_outcome *out)
 {
     char *err = NULL;
@@ -711,6 +743,9 @@ int run_scenario(const struct run_opts *o, struct run_outcome *out)
         goto done;
     }
     r->tl = load_timeline(r->load);
+    rn_emit(r, RUN_EV_INFO, 0, "load: %s engine (%s), %g req/s over %u connections on %u threads",
+            load_engine_name(r->load), load_engine_why(r->load), s->load.rate,
+            s->load.connections, load_threads(r->load));
     uint64_t el = load_elapsed_us(r->load);
     uint64_t wall0 = zd_wall_us() - el, mono0 = zd_now_us() - el;
     if (write_start(r, wall0, mono0, &err) < 0) {
@@ -737,6 +772,7 @@ int run_scenario(const struct run_opts *o, struct run_outcome *out)
         rn_drain_probes(r);
     }
     load_stop(r->load);
+    write_load(r);
     rn_recheck(r);
     rn_collect(r, true);
     finish(r, out);

@@ -156,6 +156,8 @@ check_contains "html: recovery drawn" "$dom" 'class="recover-line"'
 check_contains "html: steady-state check marked" "$dom" 'data-check="baseline"'
 check_eq "html: capacity of the three zones" 3 "$(printf '%s' "$dom" | grep -o 'series-zone" data-zone="[abc]"' | wc -l)"
 check_contains "html: the events table" "$dom" "load balancer: zone b 0/2 healthy"
+check_match "html: which load engine, and its connect times" "$dom" \
+    '<th>load engine</th><td>native \(auto: native for http://\), [0-9]+ connections on [0-9]+ threads</td></tr><tr><th>TCP connect</th><td>[0-9]+ opened, p50 [0-9.]+ ?[mµu]?s, p99'
 check_not_contains "html: nothing from the network" "$dom" "src=\"http"
 check_not_contains "html: no webhook secret" "$(cat "$R/report.html")" "hooksecret"
 chrome --window-size=1366,1500 --screenshot="$TMP/shot.png" "file://$R/report.html" >/dev/null

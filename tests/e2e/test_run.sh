@@ -67,6 +67,15 @@ check_contains "the load balancer routes around zone b" "$out" "zone b 0/2 healt
 check_contains "recovery is reported as it happens" "$out" "recovered from zone-b"
 check_match "compact CI line" "$out" '^zonedef: bh passed exit=0 score=[0-9.]+ '
 R=$TMP/bh/result.json
+check_contains "run says which engine the load runs on, and why" "$out" \
+    "load: native engine (auto: native for http://), 200 req/s over 256 connections on"
+check_eq "result.json: the engine" "native auto: native for http://" "$(jq -r '.load.engine + " " + .load.engine_why' "$R")"
+if jq -e '.load.connect.count > 0 and .load.connect.count == .load.connections_opened and .load.connect.p99_us > 0 and .load.connect.p99_us >= .load.connect.p50_us' "$R" >/dev/null; then
+    th_ok "result.json: every connection opened (on demand) has its connect time"
+else
+    th_bad "result.json: every connection opened (on demand) has its connect time" "load: $(jq -c .load "$R")"
+fi
+check_eq "result.json: no TLS handshakes over http://" null "$(jq '.load.tls_handshake' "$R")"
 inj=$(jq '.faults[0].injected_wall_us' "$R")
 # the truth about the fault starts at the injection (a stray error in the warm-up is not it)
 "$ZD" lab events --json --since "$inj" >"$TMP/bh-ev.json"

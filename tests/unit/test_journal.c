@@ -121,6 +121,23 @@ static void test_write_read(void)
     again.counts[TL_OK] = 19;
     again.counts[TL_NOT_SENT] = 1;
     CHECK_EQ_INT(jn_rec_interval(j, 50, &again, NULL), 0);
+    /* the load's totals: the engine, connect and TLS handshake times */
+    struct jn_load ld = {.engine = "native",
+                         .engine_why = "auto: native for https:// over HTTP/1.1",
+                         .connections = 64,
+                         .threads = 2,
+                         .conns_opened = 80,
+                         .achieved_rate = 199.96,
+                         .lateness_p99_us = 850,
+                         .connects = 80,
+                         .connect_p50_us = 120,
+                         .connect_p99_us = 900,
+                         .tls_handshakes = 78,
+                         .tls_resumed = 14,
+                         .tls_failed = 2,
+                         .handshake_p50_us = 1500,
+                         .handshake_p99_us = 4200};
+    CHECK_EQ_INT(jn_rec_load(j, &ld, 9900000, NULL), 0);
     jn_close(j);
 
     /* a target's note rides with its "applied" record, and only there */
@@ -163,6 +180,14 @@ static void test_write_read(void)
     CHECK_EQ_INT(r.nprobes, 1);
     CHECK_EQ_INT(r.nguards, 1);
     CHECK(!r.ended);
+    CHECK(r.has_load);
+    CHECK_EQ_STR(r.load.engine, "native");
+    CHECK_EQ_STR(r.load.engine_why, "auto: native for https:// over HTTP/1.1");
+    CHECK_EQ_INT(r.load.threads, 2);
+    CHECK_EQ_INT(r.load.connect_p99_us, 900);
+    CHECK_EQ_INT(r.load.tls_resumed, 14);
+    CHECK_EQ_INT(r.load.handshake_p99_us, 4200);
+    CHECK_NEAR(r.load.achieved_rate, 199.96, 1e-9);
 
     /* the measurement input comes from the journal alone */
     struct ms_input in;
@@ -190,12 +215,25 @@ static void test_write_read(void)
     CHECK_EQ_INT(back.faults[0].inject_wall_us, 1700000003000000ull);
     CHECK(!back.faults[1].undone);
     CHECK_EQ_INT(back.nchecks, d.nchecks);
+    CHECK_CONTAINS(json, "\"engine\":\t\"native\"");
+    CHECK_CONTAINS(json, "\"tls_handshake\":\t{");
+    CHECK(back.has_load);
+    CHECK_EQ_STR(back.load.engine_why, "auto: native for https:// over HTTP/1.1");
+    CHECK_EQ_INT(back.load.connect_p50_us, 120);
+    CHECK_EQ_INT(back.load.connects, 80);
+    CHECK_EQ_INT(back.load.tls_handshakes, 78);
+    CHECK_EQ_INT(back.load.tls_failed, 2);
+    CHECK_EQ_INT(back.load.handshake_p50_us, 1500);
+    CHECK_NEAR(back.load.achieved_rate, 200.0, 1e-9); /* rounded to 0.1 req/s */
     struct sbuf a = SBUF_INIT, b = SBUF_INIT;
     res_scorecard(&d, &a, false);
     res_scorecard(&back, &b, false);
     CHECK_EQ_STR(sbuf_str(&a), sbuf_str(&b));
     CHECK_CONTAINS(sbuf_str(&a), "recovered after 1.5s");
     CHECK_CONTAINS(sbuf_str(&a), "NOT UNDONE");
+    CHECK_CONTAINS(sbuf_str(&a), "load        native engine, 80 connections opened, connect p50 0.12ms "
+                                 "p99 0.90ms; TLS handshakes 78 (14 resumed, 2 failed) p50 1.50ms "
+                                 "p99 4.20ms\n");
     res_free(&back);
     CHECK_EQ_INT(res_parse("{\"schema\":99}", &back, &err), -1);
     CHECK_CONTAINS(err, "schema 1");
