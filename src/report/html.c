@@ -791,7 +791,8 @@ static void environment(struct sbuf *o, const struct rp_run *r)
         if (l->tls_handshakes || l->tls_failed) {
             snprintf(e, sizeof(e), "%llu (%llu resumed, %llu failed), p50 %s, p99 %s",
                      (unsigned long long)l->tls_handshakes, (unsigned long long)l->tls_resumed,
-                     (unsigned long long)l->tls_failed, rp_fmt_us(l->handshake_p50_us, a, sizeof(a)),
+                     (unsigned long long)l->tls_failed,
+                     rp_fmt_us(l->handshake_p50_us, a, sizeof(a)),
                      rp_fmt_us(l->handshake_p99_us, b, sizeof(b)));
             env_row(o, "TLS handshakes", e, false);
         }

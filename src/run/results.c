@@ -615,8 +615,8 @@ void res_scorecard(const struct res_doc *d, struct sbuf *sb, bool color)
                   RES_NOT_SENT_WHY);
     if (d->has_load) {
         const struct jn_load *l = &d->load;
-        sbuf_addf(sb, "  load        %s engine, %llu connections opened", l->engine ? l->engine : "?",
-                  (unsigned long long)l->conns_opened);
+        sbuf_addf(sb, "  load        %s engine, %llu connections opened",
+                  l->engine ? l->engine : "?", (unsigned long long)l->conns_opened);
         if (l->connects)
             sbuf_addf(sb, ", connect p50 %s p99 %s", ms(l->connect_p50_us, a, sizeof(a)),
                       ms(l->connect_p99_us, b, sizeof(b)));

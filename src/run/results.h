@@ -71,7 +71,7 @@ struct res_doc {
     size_t nlb;
     char *version; /* the zonedef that wrote it (read back; written as ZD_VERSION) */
     char *command; /* the command line, secrets redacted (NULL when not recorded) */
-    bool has_load;  /* the journal had a `load` record (runs before it have none) */
+    bool has_load; /* the journal had a `load` record (runs before it have none) */
     struct jn_load load;
 };
 

@@ -744,8 +744,8 @@ int run_scenario(const struct run_opts *o, struct run_outcome *out)
     }
     r->tl = load_timeline(r->load);
     rn_emit(r, RUN_EV_INFO, 0, "load: %s engine (%s), %g req/s over %u connections on %u threads",
-            load_engine_name(r->load), load_engine_why(r->load), s->load.rate,
-            s->load.connections, load_threads(r->load));
+            load_engine_name(r->load), load_engine_why(r->load), s->load.rate, s->load.connections,
+            load_threads(r->load));
     uint64_t el = load_elapsed_us(r->load);
     uint64_t wall0 = zd_wall_us() - el, mono0 = zd_now_us() - el;
     if (write_start(r, wall0, mono0, &err) < 0) {

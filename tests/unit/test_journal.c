@@ -231,9 +231,10 @@ static void test_write_read(void)
     CHECK_EQ_STR(sbuf_str(&a), sbuf_str(&b));
     CHECK_CONTAINS(sbuf_str(&a), "recovered after 1.5s");
     CHECK_CONTAINS(sbuf_str(&a), "NOT UNDONE");
-    CHECK_CONTAINS(sbuf_str(&a), "load        native engine, 80 connections opened, connect p50 0.12ms "
-                                 "p99 0.90ms; TLS handshakes 78 (14 resumed, 2 failed) p50 1.50ms "
-                                 "p99 4.20ms\n");
+    CHECK_CONTAINS(sbuf_str(&a),
+                   "load        native engine, 80 connections opened, connect p50 0.12ms "
+                   "p99 0.90ms; TLS handshakes 78 (14 resumed, 2 failed) p50 1.50ms "
+                   "p99 4.20ms\n");
     res_free(&back);
     CHECK_EQ_INT(res_parse("{\"schema\":99}", &back, &err), -1);
     CHECK_CONTAINS(err, "schema 1");
