@@ -277,10 +277,10 @@ char *hc_netem_check(void)
  * each only when it is our netem (the kernel refuses `del ... handle H` for another handle
  * anyway), then the file. `set -f`: an interface name is never a glob. */
 #define HC_NETEM_UNDO_FN                                                                           \
-    "set -f; u() { r=0; while read -r i; do [ -n \"$i\" ] || continue; "                            \
-    "set -- $(tc qdisc show dev \"$i\" root 2>/dev/null); "                                       \
+    "set -f; u() { r=0; while read -r i; do [ -n \"$i\" ] || continue; "                           \
+    "set -- $(tc qdisc show dev \"$i\" root 2>/dev/null); "                                        \
     "[ \"$2 $3\" = 'netem " HC_NETEM_HANDLE "' ] || continue; "                                    \
-    "tc qdisc del dev \"$i\" root handle " HC_NETEM_HANDLE " || r=1; done <\"$f\"; "              \
+    "tc qdisc del dev \"$i\" root handle " HC_NETEM_HANDLE " || r=1; done <\"$f\"; "               \
     "[ $r = 0 ] && rm -f \"$f\"; return $r; }; "
 
 /* Sets $l to the interfaces (iface, or every one that is up but lo) and exits
@@ -290,8 +290,9 @@ static void netem_ifaces(struct sbuf *sb, const char *iface)
     sbuf_adds(sb, "set -f; l=");
     if (iface) {
         hc_quote(sb, iface);
-        sbuf_addf(sb, "; [ -e \"/sys/class/net/$l\" ] || { printf 'no interface named %%s\\n' "
-                      "\"$l\" >&2; exit %d; }; ",
+        sbuf_addf(sb,
+                  "; [ -e \"/sys/class/net/$l\" ] || { printf 'no interface named %%s\\n' "
+                  "\"$l\" >&2; exit %d; }; ",
                   HC_EXIT_NOTHING);
     } else {
         /* IFF_UP is bit 0 of /sys/class/net/IF/flags */

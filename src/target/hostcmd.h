@@ -39,7 +39,7 @@
 #define HC_TAG_MAX      40
 #define HC_EXIT_NOTHING 3
 #define HC_EXIT_MISSING 4
-#define HC_EXIT_REFUSED 5 /* what is there is not ours (an admin's qdisc): left alone */
+#define HC_EXIT_REFUSED 5          /* what is there is not ours (an admin's qdisc): left alone */
 #define HC_NFT_PREFIX   "zonedef_" /* every nft table / iptables chain a fault adds */
 
 /* True when tag is 1..HC_TAG_MAX characters of [a-z0-9_]. */

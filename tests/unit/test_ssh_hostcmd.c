@@ -257,8 +257,8 @@ static void test_netem_text(void)
     CHECK_CONTAINS(c, " netem delay 5000us ||");
     free(c);
     /* names a scenario may not give, and values out of range: NULL */
-    static const char *const bad_if[] = {"eth0;touch /tmp/x", "a'b", "$(id)", "a b", "",
-                                         "sixteen-chars-xx", "eth0\n", "-"};
+    static const char *const bad_if[] = {"eth0;touch /tmp/x", "a'b",    "$(id)", "a b", "",
+                                         "sixteen-chars-xx",  "eth0\n", "-"};
     for (size_t i = 0; i < ZD_ARRAY_LEN(bad_if); i++) {
         if (strcmp(bad_if[i], "-") == 0)
             continue; /* "-" is a valid (if odd) name: quoted, it is one word */
@@ -267,12 +267,12 @@ static void test_netem_text(void)
         CHECK(hc_netem_ready(bad_if[i]) == NULL);
     }
     CHECK(hc_iface_valid("fifteen-chars-x"));
-    CHECK(hc_netem("hct", NULL, 0, 0, 0) == NULL);          /* nothing to do */
-    CHECK(hc_netem("hct", NULL, 0, 1000, 0) == NULL);       /* jitter without a delay */
-    CHECK(hc_netem("hct", NULL, 1000, 0, 100.5) == NULL);   /* loss over 100% */
+    CHECK(hc_netem("hct", NULL, 0, 0, 0) == NULL);        /* nothing to do */
+    CHECK(hc_netem("hct", NULL, 0, 1000, 0) == NULL);     /* jitter without a delay */
+    CHECK(hc_netem("hct", NULL, 1000, 0, 100.5) == NULL); /* loss over 100% */
     CHECK(hc_netem("hct", NULL, 1000, 0, -1) == NULL);
     CHECK(hc_netem("hct", NULL, 1000, 0, NAN) == NULL);
-    CHECK(hc_netem("hct", NULL, 60000001, 0, 0) == NULL);   /* over 60 s */
+    CHECK(hc_netem("hct", NULL, 60000001, 0, 0) == NULL); /* over 60 s */
     CHECK(hc_netem("Bad;tag", NULL, 1000, 0, 0) == NULL);
     CHECK(hc_netem_undo("x y") == NULL);
     c = hc_netem_undo("hct");
@@ -339,8 +339,8 @@ static void test_netem_ns(void)
     sh("ip netns del " NETNS " 2>/dev/null; rm -rf " SBIN " " TCLOG " " TCST
        " /tmp/zonedef-hct_*.netem",
        out, sizeof(out));
-    char *setup = xasprintf("ip netns add " NETNS " && mkdir -p " SBIN " && ln -s %s " SBIN "/tc",
-                            standin);
+    char *setup =
+        xasprintf("ip netns add " NETNS " && mkdir -p " SBIN " && ln -s %s " SBIN "/tc", standin);
     CHECK_EQ_INT(sh(setup, out, sizeof(out)), 0);
     free(setup);
     CHECK_EQ_INT(nsh(false,
@@ -360,9 +360,9 @@ static void test_netem_ns(void)
                  0);
     CHECK_EQ_INT(nsh(false, chk, out, sizeof(out)), HC_EXIT_MISSING); /* not fooled by lo's */
     CHECK_EQ_INT(nsh(false, "tc qdisc show dev lo root", out, sizeof(out)), 0);
-    CHECK_CONTAINS(out, "qdisc tbf "); /* and lo is as it was */
-    CHECK_EQ_INT(nsh(false, ap, out, sizeof(out)), 2);           /* tc's status: unknown kind */
-    CHECK(access("/tmp/zonedef-hct_a.netem", F_OK) != 0);         /* taken back */
+    CHECK_CONTAINS(out, "qdisc tbf ");                    /* and lo is as it was */
+    CHECK_EQ_INT(nsh(false, ap, out, sizeof(out)), 2);    /* tc's status: unknown kind */
+    CHECK(access("/tmp/zonedef-hct_a.netem", F_OK) != 0); /* taken back */
     CHECK_EQ_INT(nsh(false, "tc qdisc show dev zd0 root", out, sizeof(out)), 0);
     CHECK_CONTAINS(out, " 0: root");
     CHECK_EQ_INT(nsh(false, "tc qdisc add dev zd1 root tbf rate 1mbit burst 10k latency 10ms", out,
@@ -373,9 +373,8 @@ static void test_netem_ns(void)
     CHECK_CONTAINS(out, "zonedef never replaces one, nothing was changed");
     CHECK(access("/tmp/zonedef-hct_a.netem", F_OK) != 0);
     CHECK_EQ_INT(nsh(false, rdy, out, sizeof(out)), HC_EXIT_MISSING);
-    CHECK_EQ_INT(nsh(false, "tc qdisc del dev zd1 root; tc qdisc del dev lo root", out,
-                     sizeof(out)),
-                 0);
+    CHECK_EQ_INT(
+        nsh(false, "tc qdisc del dev zd1 root; tc qdisc del dev lo root", out, sizeof(out)), 0);
 
     /* ---- the stand-in tc: a kernel with netem ---- */
     CHECK_EQ_INT(nsh(true, chk, out, sizeof(out)), 0);
@@ -404,8 +403,9 @@ static void test_netem_ns(void)
     CHECK_EQ_INT(nsh(true, un, out, sizeof(out)), 0); /* idempotent */
     CHECK_EQ_INT(lines_with(TCLOG, "qdisc del "), 2);
     /* an admin's qdisc on an interface of our list (a stale file) is never deleted */
-    CHECK_EQ_INT(nsh(true, "tc qdisc add dev zd1 root handle 8001: tbf rate 1mbit && "
-                           "echo zd1 >/tmp/zonedef-hct_c.netem",
+    CHECK_EQ_INT(nsh(true,
+                     "tc qdisc add dev zd1 root handle 8001: tbf rate 1mbit && "
+                     "echo zd1 >/tmp/zonedef-hct_c.netem",
                      out, sizeof(out)),
                  0);
     CHECK_EQ_INT(nsh(true, un3, out, sizeof(out)), 0);
