@@ -8,7 +8,8 @@
  *                 profiles, role_arn + source_profile through STS AssumeRole, IMDSv2
  *   aws_api.c     the EC2, Auto Scaling, ELBv2 and STS calls zonedef makes, with pagination
  *   aws_ssm.c     SSM Run Command (JSON protocol) and the host faults built with target/hostcmd.h
- *   aws_target.c  the ops table (target.h): selection, the faults, undo, health, sweep, check
+ *   aws_target.c  the ops table (target.h): selection, the faults, undo, health
+ *   aws_check.c   sweep (recover --sweep) and plan --check; aws_target.h is what the two share
  *
  * Secrets (secret key, session token) live only in struct aws_creds; nothing here puts them in
  * an error message, an action or a summary.
