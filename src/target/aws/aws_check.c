@@ -2,8 +2,11 @@
  * aws_check: the AWS target's `zonedef recover --sweep` (ACLs tagged zonedef:run in the VPC
  * undone without any journal, instances still tagged zonedef:stopped-by started) and
  * `plan --check` (each step resolved to its real targets and its permissions proven with
- * DryRun calls where the API has them, changing nothing). Split from aws_target.c.
+ * DryRun calls where the API has them, changing nothing). Split from aws_target.c; the ops
+ * table is here too, at the top of the folder's calls (aws_check -> aws_target, never back).
  */
+#include "target/target.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,3 +172,18 @@ int aws_tgt_check(void *state, const struct scn_step *s, char **report, char **e
     *report = sbuf_detach(&sb);
     return ok ? 0 : zd_err(err, "step '%s': a permission is missing", s->name);
 }
+
+const struct tgt_ops tgt_aws_ops = {
+    .kind = "aws",
+    .open = aws_tgt_open,
+    .close = aws_tgt_close,
+    .key = aws_tgt_key,
+    .supports = aws_tgt_supports,
+    .resolve = aws_tgt_resolve,
+    .prepare = aws_tgt_prepare,
+    .apply_noted = aws_tgt_apply_noted, /* instead of apply */
+    .undo = aws_tgt_undo,
+    .health = aws_tgt_health,
+    .check = aws_tgt_check,
+    .sweep = aws_tgt_sweep,
+};

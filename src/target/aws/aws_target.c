@@ -54,7 +54,7 @@ static void tagv_free(struct aws_tag *t, size_t n)
     free(t);
 }
 
-static void at_close(void *state)
+void aws_tgt_close(void *state)
 {
     struct awst *t = state;
     if (!t)
@@ -139,11 +139,11 @@ static int connect_ctx(struct aws_ctx *c, const char *region, const char *endpoi
     return rc;
 }
 
-static int at_open(const struct scn_target *cfg, void **state, char **err)
+int aws_tgt_open(const struct scn_target *cfg, void **state, char **err)
 {
     struct awst *t = xcalloc(1, sizeof(*t));
     if (!cfg->aws_account) {
-        at_close(t);
+        aws_tgt_close(t);
         return zd_err(err, "target.account is required for aws targets") * 2;
     }
     t->profile = cfg->aws_profile ? xstrdup(cfg->aws_profile) : NULL;
@@ -151,11 +151,11 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
     int rc = connect_ctx(&t->c, cfg->aws_region, cfg->aws_endpoint, t->profile, t->account, &t->arn,
                          err);
     if (rc < 0) {
-        at_close(t);
+        aws_tgt_close(t);
         return rc;
     }
     if (cfg->naws_tags == 0) {
-        at_close(t);
+        aws_tgt_close(t);
         return zd_err(err, "target.tags is required: zonedef only touches instances carrying "
                            "the scenario's opt-in tags") *
                2;
@@ -173,7 +173,7 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
     if (cfg->aws_target_group) {
         struct aws_tg tg;
         if (aws_elb_target_group(&t->c, cfg->aws_target_group, &tg, err) < 0) {
-            at_close(t);
+            aws_tgt_close(t);
             return -1;
         }
         t->tg_arn = tg.arn;
@@ -183,7 +183,7 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
         if (t->vpc && strcmp(t->vpc, cfg->aws_vpc) != 0) {
             zd_err(err, "target.vpc is %s but target group %s is in %s", cfg->aws_vpc,
                    cfg->aws_target_group, t->vpc);
-            at_close(t);
+            aws_tgt_close(t);
             return -2;
         }
         free(t->vpc);
@@ -192,7 +192,7 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
     if (!t->vpc) {
         struct aws_insts l;
         if (aws_ec2_instances(&t->c, t->tags, t->ntags, NULL, NULL, NULL, 0, &l, err) < 0) {
-            at_close(t);
+            aws_tgt_close(t);
             return -1;
         }
         for (size_t i = 0; i < l.n; i++) {
@@ -204,7 +204,7 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
                        "with target.vpc",
                        t->vpc, l.v[i].vpc);
                 aws_insts_free(&l);
-                at_close(t);
+                aws_tgt_close(t);
                 return -2;
             }
             if (!t->vpc)
@@ -216,13 +216,13 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
     return 0;
 }
 
-static char *at_key(void *state)
+char *aws_tgt_key(void *state)
 {
     struct awst *t = state;
     return xasprintf("aws:%s:%s:%s", t->account, t->c.region, t->vpc ? t->vpc : "-");
 }
 
-static bool at_supports(enum scn_fault f)
+bool aws_tgt_supports(enum scn_fault f)
 {
     return f == SCN_FAULT_KILL_INSTANCES || f == SCN_FAULT_STOP_INSTANCES ||
            f == SCN_FAULT_BLACKHOLE_ZONE || f == SCN_FAULT_KILL_PROCESS ||
@@ -261,7 +261,7 @@ static struct tgt_zone_health *zone_slot(struct tgt_inventory *inv, size_t *cap,
     return z;
 }
 
-static int at_health(void *state, struct tgt_inventory *inv, char **err)
+int aws_tgt_health(void *state, struct tgt_inventory *inv, char **err)
 {
     struct awst *t = state;
     memset(inv, 0, sizeof(*inv));
@@ -321,7 +321,7 @@ static int at_health(void *state, struct tgt_inventory *inv, char **err)
     return 0;
 }
 
-static int at_resolve(void *state, struct tgt_inventory *inv, char **err)
+int aws_tgt_resolve(void *state, struct tgt_inventory *inv, char **err)
 {
     struct awst *t = state;
     memset(inv, 0, sizeof(*inv));
@@ -329,7 +329,7 @@ static int at_resolve(void *state, struct tgt_inventory *inv, char **err)
     if (aws_ec2_instances(&t->c, t->tags, t->ntags, NULL, NULL, NULL, 0, &l, err) < 0)
         return -1;
     struct tgt_inventory h = {0};
-    bool have_h = t->tg_arn && at_health(t, &h, NULL) == 0;
+    bool have_h = t->tg_arn && aws_tgt_health(t, &h, NULL) == 0;
     struct aws_th *th = NULL;
     size_t nth = 0;
     if (t->tg_arn)
@@ -992,27 +992,12 @@ out:
     return rc;
 }
 
-static int at_apply_noted(void *state, const char *action_json, char **note, char **err)
+int aws_tgt_apply_noted(void *state, const char *action_json, char **note, char **err)
 {
     return act(state, action_json, false, note, err);
 }
 
-static int at_undo(void *state, const char *action_json, char **err)
+int aws_tgt_undo(void *state, const char *action_json, char **err)
 {
     return act(state, action_json, true, NULL, err);
 }
-
-const struct tgt_ops tgt_aws_ops = {
-    .kind = "aws",
-    .open = at_open,
-    .close = at_close,
-    .key = at_key,
-    .supports = at_supports,
-    .resolve = at_resolve,
-    .prepare = aws_tgt_prepare,
-    .apply_noted = at_apply_noted, /* instead of apply */
-    .undo = at_undo,
-    .health = at_health,
-    .check = aws_tgt_check,
-    .sweep = aws_tgt_sweep,
-};

@@ -40,6 +40,17 @@ struct awst {
 };
 #define ASG_EVERY_US 2000000ull
 
+/* The ops table's entries (target.h), gathered into tgt_aws_ops in aws_check.c. */
+struct scn_target;
+struct tgt_inventory;
+int aws_tgt_open(const struct scn_target *cfg, void **state, char **err);
+void aws_tgt_close(void *state);
+char *aws_tgt_key(void *state);
+bool aws_tgt_supports(enum scn_fault f);
+int aws_tgt_resolve(void *state, struct tgt_inventory *inv, char **err);
+int aws_tgt_health(void *state, struct tgt_inventory *inv, char **err);
+int aws_tgt_apply_noted(void *state, const char *action_json, char **note, char **err);
+int aws_tgt_undo(void *state, const char *action_json, char **err);
 /* The open target's step into an action and a summary (the ops table's prepare). */
 int aws_tgt_prepare(void *state, const struct scn_step *s, char **action_json, char **summary,
                     char **err);
