@@ -22,7 +22,8 @@
  *                    which change on every replace) to its original ACL — the tag's, else
  *                    the journal's, else the VPC's default ACL, and only an ACL of the same
  *                    VPC — deletes it, and resumes AZRebalance if we suspended it.
- *   kill_process, cpu_stress, exec   hostcmd's command lines through SSM (aws_ssm.c)
+ *   kill_process, cpu_stress, latency, exec   hostcmd's command lines through SSM (aws_ssm.c);
+ *                    latency is checked first (tc netem on every instance, through SSM too)
  * A multi-instance call fails whole on one bad id (InvalidInstanceID.NotFound,
  * IncorrectInstanceState): the ids are then tried one by one and gone instances are skipped.
  *
@@ -226,7 +227,8 @@ bool aws_tgt_supports(enum scn_fault f)
 {
     return f == SCN_FAULT_KILL_INSTANCES || f == SCN_FAULT_STOP_INSTANCES ||
            f == SCN_FAULT_BLACKHOLE_ZONE || f == SCN_FAULT_KILL_PROCESS ||
-           f == SCN_FAULT_CPU_STRESS || f == SCN_FAULT_EXEC; /* the last three through SSM */
+           f == SCN_FAULT_CPU_STRESS || f == SCN_FAULT_LATENCY ||
+           f == SCN_FAULT_EXEC; /* the last four through SSM */
 }
 
 /* ---- inventory, health ---- */
@@ -563,6 +565,29 @@ static int prepare_blackhole(struct awst *t, const struct scn_step *s, char **ac
     return rc;
 }
 
+/* latency: the instances as for the other host faults, then tc netem checked on each of them
+ * through SSM before anything is applied */
+static int prepare_latency(struct awst *t, const struct scn_step *s, char **action_json,
+                           char **summary, char **err)
+{
+    if (prepare_instances(t, s, "latency", action_json, summary, err) < 0)
+        return -1;
+    cJSON *a = cJSON_Parse(*action_json);
+    const char **ids = NULL;
+    size_t n = 0;
+    int rc = aws_tgt_action_ids(a, &ids, &n, err);
+    if (rc == 0)
+        rc = aws_host_ready(&t->c, a, ids, n, err);
+    free(ids);
+    cJSON_Delete(a);
+    if (rc < 0) {
+        free(*action_json);
+        free(*summary);
+        *action_json = *summary = NULL;
+    }
+    return rc;
+}
+
 int aws_tgt_prepare(void *state, const struct scn_step *s, char **action_json, char **summary,
                     char **err)
 {
@@ -578,6 +603,7 @@ int aws_tgt_prepare(void *state, const struct scn_step *s, char **action_json, c
     case SCN_FAULT_CPU_STRESS:
     case SCN_FAULT_EXEC:
         return prepare_instances(t, s, scn_fault_name(s->fault), action_json, summary, err);
+    case SCN_FAULT_LATENCY: return prepare_latency(t, s, action_json, summary, err);
     default: break;
     }
     return zd_err(err, "the aws target cannot do '%s'", scn_fault_name(s->fault));
