@@ -7,7 +7,8 @@
 #
 # It records every argv (one line, prefixed with the network namespace) in $ZD_TC_LOG and
 # keeps the qdiscs in $ZD_TC_STATE, one "NETNS DEV KIND HANDLE REST" line per non-default
-# root qdisc, keyed by the network namespace (so a probe in `unshare -n` sees a fresh lo).
+# root qdisc, keyed by the network namespace (so a probe in `unshare -n` sees a fresh lo, and
+# the lines of a namespace that is gone are dropped, as the kernel drops its qdiscs).
 # Default root qdisc: "noqueue 0:". Like the kernel: `add` on a device that has a non-default
 # root qdisc fails ("Exclusivity flag on"); `del ... handle H` fails unless H is the handle.
 # Nothing else is supported; anything else exits 1 and says so.
@@ -16,6 +17,11 @@ state=${ZD_TC_STATE:-/tmp/zonedef-standin-tc.state}
 ns=$(readlink /proc/self/ns/net 2>/dev/null | tr -cd 0-9)
 echo "$ns $*" >>"$log"
 [ -f "$state" ] || : >"$state"
+# a namespace's qdiscs die with it: forget those of namespaces no process holds any more (their
+# inode numbers are reused, so a later `unshare -n` must not find a stale lo line)
+live=$(for p in /proc/[0-9]*; do readlink "$p/ns/net" 2>/dev/null; done | tr -cd '0-9\n' | sort -u)
+echo "$live" | awk 'NR == FNR { if ($1 != "") l[$1] = 1; next } ($1 in l)' - "$state" >"$state.new" &&
+    mv "$state.new" "$state"
 [ "$1" = qdisc ] || { echo "standin-tc: only 'tc qdisc' is supported" >&2; exit 1; }
 verb=$2
 shift 2
