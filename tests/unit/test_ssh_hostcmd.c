@@ -381,7 +381,7 @@ static void test_netem_ns(void)
     CHECK_EQ_INT(lines_with(TCLOG, "qdisc add dev lo root handle 7a0d: netem delay 0ms"), 1);
     CHECK_EQ_INT(lines_with(TCST, " lo "), 1); /* the probe's, in a namespace gone with it... */
     CHECK_EQ_INT(nsh(true, "tc qdisc show dev lo root", out, sizeof(out)), 0);
-    CHECK_CONTAINS(out, "noqueue 0:"); /* ...not on this lo */
+    CHECK_CONTAINS(out, "noqueue 0:");         /* ...not on this lo */
     CHECK_EQ_INT(lines_with(TCST, " lo "), 0); /* (and gone with its namespace) */
     CHECK_EQ_INT(nsh(true, rdy, out, sizeof(out)), 0);
     CHECK_EQ_STR(out, "ready zd0 zd1\n"); /* up, lo left out; zd2 and the zd?p are down */
