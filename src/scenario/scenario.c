@@ -240,6 +240,7 @@ void scn_free(struct scn_scenario *s)
         }
         free(st->sel.tags);
         free(st->process);
+        free(st->interface);
         free(st->command);
         free(st->undo_command);
     }

@@ -169,6 +169,8 @@ struct scn_step {
     /* latency */
     uint64_t delay_us;
     uint64_t jitter_us;
+    double loss;     /* percent of packets dropped, 0..100; 0 = none */
+    char *interface; /* the host interface (ssh, aws); NULL = every interface that is up but lo */
     /* cpu_stress */
     uint32_t cpu_percent; /* 1..100, default 100 */
     uint32_t workers;     /* default 1 per selected instance */

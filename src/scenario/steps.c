@@ -73,6 +73,8 @@ static const struct {
     {"ramp", F(SCN_FAULT_TRAFFIC_SPIKE)},
     {"delay", F(SCN_FAULT_LATENCY)},
     {"jitter", F(SCN_FAULT_LATENCY)},
+    {"loss", F(SCN_FAULT_LATENCY)},
+    {"interface", F(SCN_FAULT_LATENCY)},
     {"cpu", F(SCN_FAULT_CPU_STRESS)},
     {"workers", F(SCN_FAULT_CPU_STRESS)},
     {"process", F(SCN_FAULT_KILL_PROCESS)},
@@ -80,10 +82,10 @@ static const struct {
     {"command", F(SCN_FAULT_EXEC)},
     {"undo", F(SCN_FAULT_EXEC)},
 };
-static const char *const step_key_names[] = {"name",    "at",     "fault",   "expect",  "for",
-                                             "zone",    "tags",   "count",   "percent", "rate",
-                                             "ramp",    "delay",  "jitter",  "cpu",     "workers",
-                                             "process", "signal", "command", "undo",    NULL};
+static const char *const step_key_names[] = {
+    "name",    "at",      "fault",  "expect",  "for",    "zone", "tags",      "count",
+    "percent", "rate",    "ramp",   "delay",   "jitter", "loss", "interface", "cpu",
+    "workers", "process", "signal", "command", "undo",   NULL};
 static const char *const step_expect_keys[] = {"recovery_time", "detect_time", "max_error_rate",
                                                NULL};
 
@@ -93,6 +95,20 @@ static const struct {
 } signals[] = {{"KILL", SIGKILL}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
                {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
                {"ABRT", SIGABRT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
+
+/* A network interface name as a scenario may give it (IFNAMSIZ - 1 characters at most; the
+ * characters the host commands accept, see target/hostcmd.h). */
+static bool iface_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 15)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == ':' || *p == '-'))
+            return false;
+    return true;
+}
 
 static bool zone_exists(const struct scn_target *t, const char *z)
 {
@@ -265,6 +281,26 @@ static bool parse_step(struct ctx *c, const cJSON *n, const char *P, struct scn_
         else
             sp_get_dur_range(c, n, "delay", P, 0, true, 60 * SEC, &st->delay_us);
         sp_get_dur_range(c, n, "jitter", P, 0, false, 60 * SEC, &st->jitter_us);
+        if (c->s->target.kind == SCN_TARGET_LAB) {
+            for (const char *k = "loss\0interface\0"; *k; k += strlen(k) + 1) {
+                if (!sp_get(n, k))
+                    continue;
+                char *kp = sp_path_key(P, k);
+                sp_diag(c, sp_key_off_of(c, sp_get(n, k)), kp,
+                        "'%s' applies to ssh and aws hosts (tc netem); the lab's instances have "
+                        "delay and jitter only",
+                        k);
+                free(kp);
+            }
+        }
+        sp_get_num(c, n, "loss", P, 0, false, 100, false, &st->loss);
+        if (sp_get_text(c, n, "interface", P, 64, &st->interface) > 0 && !iface_ok(st->interface)) {
+            char *ip = sp_path_key(P, "interface");
+            sp_diag(c, sp_off_of(c, sp_get(n, "interface")), ip,
+                    "'%s' is not an interface name (1 to 15 characters of A-Z a-z 0-9 _ . : -)",
+                    st->interface);
+            free(ip);
+        }
         need_for = true;
         why = "(how long the latency lasts)";
         break;

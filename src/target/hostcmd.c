@@ -245,14 +245,122 @@ char *hc_blackhole_undo(const char *tag)
                      t, t, t, t, t, t, t, t, t);
 }
 
+bool hc_iface_valid(const char *name)
+{
+    if (!name || !*name || strlen(name) > HC_IFNAME_MAX)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == ':' || *p == '-'))
+            return false;
+    return true;
+}
+
 char *hc_netem_check(void)
 {
-    /* a namespace of its own keeps the probe qdisc off every real interface */
-    return xasprintf("command -v tc >/dev/null || { echo 'tc is not installed' >&2; exit %d; }; "
-                     "if tc qdisc add dev lo root netem delay 0ms 2>/dev/null; then "
-                     "tc qdisc del dev lo root 2>/dev/null; exit 0; fi; "
-                     "echo 'tc netem is not available (no sch_netem in this kernel)' >&2; exit %d",
-                     HC_EXIT_MISSING, HC_EXIT_MISSING);
+    /* the probe qdisc goes on the lo of a network namespace of its own, which dies with it:
+     * nothing on the host changes, and what the host's lo holds does not matter */
+    return xasprintf(
+        "command -v tc >/dev/null || { echo 'tc is not installed' >&2; exit %d; }; "
+        "p='tc qdisc add dev lo root handle " HC_NETEM_HANDLE " netem delay 0ms'; "
+        "if unshare -n true 2>/dev/null; then unshare -n sh -c \"$p\" 2>/dev/null && exit 0; "
+        "else set -- $(tc qdisc show dev lo root 2>/dev/null); "
+        "if [ \"$3\" != 0: ]; then echo \"cannot probe for netem: no private network namespace "
+        "(unshare -n) and lo has a qdisc of its own ($2 $3)\" >&2; exit %d; fi; "
+        "if $p 2>/dev/null; then tc qdisc del dev lo root handle " HC_NETEM_HANDLE " 2>/dev/null; "
+        "exit 0; fi; fi; "
+        "echo 'tc netem is not available (no sch_netem in this kernel)' >&2; exit %d",
+        HC_EXIT_MISSING, HC_EXIT_MISSING, HC_EXIT_MISSING);
+}
+
+/* The undo as a shell function u() over the interfaces of file $f: deletes the root qdisc of
+ * each only when it is our netem (the kernel refuses `del ... handle H` for another handle
+ * anyway), then the file. `set -f`: an interface name is never a glob. */
+#define HC_NETEM_UNDO_FN                                                                           \
+    "set -f; u() { r=0; while read -r i; do [ -n \"$i\" ] || continue; "                           \
+    "set -- $(tc qdisc show dev \"$i\" root 2>/dev/null); "                                        \
+    "[ \"$2 $3\" = 'netem " HC_NETEM_HANDLE "' ] || continue; "                                    \
+    "tc qdisc del dev \"$i\" root handle " HC_NETEM_HANDLE " || r=1; done <\"$f\"; "               \
+    "[ $r = 0 ] && rm -f \"$f\"; return $r; }; "
+
+/* Sets $l to the interfaces (iface, or every one that is up but lo) and exits
+ * HC_EXIT_REFUSED naming the first whose root qdisc is not the kernel's default (handle 0:). */
+static void netem_ifaces(struct sbuf *sb, const char *iface)
+{
+    sbuf_adds(sb, "set -f; l=");
+    if (iface) {
+        hc_quote(sb, iface);
+        sbuf_addf(sb,
+                  "; [ -e \"/sys/class/net/$l\" ] || { printf 'no interface named %%s\\n' "
+                  "\"$l\" >&2; exit %d; }; ",
+                  HC_EXIT_NOTHING);
+    } else {
+        /* IFF_UP is bit 0 of /sys/class/net/IF/flags */
+        sbuf_addf(sb,
+                  "; set +f; for d in /sys/class/net/*; do i=${d##*/}; "
+                  "[ \"$i\" = lo ] && continue; read -r fl <\"$d/flags\" 2>/dev/null || "
+                  "continue; [ $((fl & 1)) = 1 ] && l=\"$l $i\"; done; set -f; "
+                  "[ -n \"$l\" ] || { echo 'no interface is up (besides lo)' >&2; exit %d; }; ",
+                  HC_EXIT_NOTHING);
+    }
+    sbuf_addf(sb,
+              "for i in $l; do set -- $(tc qdisc show dev \"$i\" root 2>/dev/null); "
+              "[ -n \"$3\" ] || { printf 'cannot read the root qdisc of %%s\\n' \"$i\" >&2; "
+              "exit 1; }; [ \"$3\" = 0: ] || { printf 'interface %%s already has a root qdisc "
+              "of its own (%%s %%s): zonedef never replaces one, nothing was changed\\n' "
+              "\"$i\" \"$2\" \"$3\" >&2; exit %d; }; done; ",
+              HC_EXIT_REFUSED);
+}
+
+char *hc_netem_ready(const char *iface)
+{
+    if (iface && !hc_iface_valid(iface))
+        return NULL;
+    char *check = hc_netem_check();
+    struct sbuf sb = SBUF_INIT;
+    sbuf_addf(&sb, "(%s\n) || exit $?; ", check);
+    free(check);
+    netem_ifaces(&sb, iface);
+    sbuf_adds(&sb, "echo \"ready$(printf ' %s' $l)\"");
+    return sbuf_detach(&sb);
+}
+
+char *hc_netem(const char *tag, const char *iface, unsigned long delay_us, unsigned long jitter_us,
+               double loss)
+{
+    const unsigned long max = 60ul * 1000000ul;
+    if (!hc_tag_valid(tag) || (iface && !hc_iface_valid(iface)) || delay_us > max ||
+        jitter_us > max || !(loss >= 0 && loss <= 100) || (jitter_us && !delay_us) ||
+        (!delay_us && loss == 0))
+        return NULL;
+    struct sbuf sb = SBUF_INIT;
+    sbuf_addf(&sb,
+              "command -v tc >/dev/null || { echo 'tc is not installed' >&2; exit %d; }; "
+              "f=/tmp/zonedef-%s.netem; " HC_NETEM_UNDO_FN
+              "[ -f \"$f\" ] && { echo \"netem $(tr '\\n' ' ' <\"$f\")\"; exit 0; }; ",
+              HC_EXIT_MISSING, tag);
+    /* refused before any change; the list is written before the first add */
+    netem_ifaces(&sb, iface);
+    sbuf_adds(&sb, "printf '%s\\n' $l >\"$f\" || exit 1; "
+                   "for i in $l; do tc qdisc add dev \"$i\" root handle " HC_NETEM_HANDLE " netem");
+    if (delay_us)
+        sbuf_addf(&sb, " delay %luus", delay_us);
+    if (jitter_us)
+        sbuf_addf(&sb, " %luus", jitter_us);
+    if (loss > 0)
+        sbuf_addf(&sb, " loss %.6g%%", loss);
+    sbuf_adds(&sb, " || { e=$?; u; exit $e; }; done; echo \"netem$(printf ' %s' $l)\"");
+    return sbuf_detach(&sb);
+}
+
+char *hc_netem_undo(const char *tag)
+{
+    if (!hc_tag_valid(tag))
+        return NULL;
+    return xasprintf("f=/tmp/zonedef-%s.netem; [ -f \"$f\" ] || exit 0; " HC_NETEM_UNDO_FN
+                     "command -v tc >/dev/null || { echo 'tc is not installed' >&2; exit %d; }; "
+                     "u",
+                     tag, HC_EXIT_MISSING);
 }
 
 char *hc_deadman_arm(const char *tag, const char *undo_cmd, unsigned seconds)

@@ -16,7 +16,9 @@
  *
  * Exit status of the commands: 0 done; HC_EXIT_NOTHING (3) when there was nothing to act on
  * (no process of that name, say); HC_EXIT_MISSING (4) when a tool the command needs is absent
- * (nft and iptables both, tc, systemctl/service); anything else is the failing tool's status.
+ * (nft and iptables both, tc, systemctl/service); HC_EXIT_REFUSED (5) when the host holds
+ * something of someone else's where the fault would go (hc_netem: a root qdisc an admin set);
+ * anything else is the failing tool's status.
  * Their stdout is documented per builder (machine-readable, one "key value" per line).
  * A command may end with `exit`: to run two in one shell, put each in a subshell,
  * "(A\n) && (B\n)" (the newline before ')' keeps a trailing comment or heredoc harmless).
@@ -37,6 +39,7 @@
 #define HC_TAG_MAX      40
 #define HC_EXIT_NOTHING 3
 #define HC_EXIT_MISSING 4
+#define HC_EXIT_REFUSED 5          /* what is there is not ours (an admin's qdisc): left alone */
 #define HC_NFT_PREFIX   "zonedef_" /* every nft table / iptables chain a fault adds */
 
 /* True when tag is 1..HC_TAG_MAX characters of [a-z0-9_]. */
@@ -90,10 +93,43 @@ char *hc_blackhole(const char *tag, int ssh_port);
 /* Removes what hc_blackhole(tag) added (nft table or iptables chains). Idempotent. */
 char *hc_blackhole_undo(const char *tag);
 
-/* Checks that tc netem can be used (`tc qdisc add dev lo root netem` accepted): exits 0 when it
- * can, HC_EXIT_MISSING when tc or the sch_netem module is missing. Changes nothing that outlives
- * the check. */
+/* The handle of every qdisc hc_netem adds ("7a0d:"): undo deletes a root qdisc only with it
+ * (`tc qdisc del ... root handle 7a0d:`, which the kernel refuses for any other handle). */
+#define HC_NETEM_HANDLE "7a0d:"
+#define HC_IFNAME_MAX   15 /* IFNAMSIZ - 1 */
+
+/* True when name is 1..HC_IFNAME_MAX characters of [A-Za-z0-9_.:-] (what a scenario may name). */
+bool hc_iface_valid(const char *name);
+
+/* Checks that tc netem can be used: exits 0 when `tc qdisc add dev lo root netem` is accepted,
+ * HC_EXIT_MISSING when tc or the sch_netem module is missing. The probe runs in a private
+ * network namespace (`unshare -n`: a fresh lo nobody else uses, gone with the probe), so it
+ * changes nothing and a qdisc already on the host's lo cannot fool it; where unshare -n is not
+ * possible it falls back to the host's lo, only when lo has its default qdisc (else it exits
+ * HC_EXIT_MISSING saying it cannot probe), and removes the probe at once by our handle. */
 char *hc_netem_check(void);
+
+/* Pre-flight of hc_netem(_, iface, ...), changing nothing: hc_netem_check, then the interfaces
+ * hc_netem would use, refused the same way (HC_EXIT_NOTHING, HC_EXIT_REFUSED). Prints
+ * "ready IF1 IF2 ...". NULL when iface is invalid. */
+char *hc_netem_ready(const char *iface);
+
+/* Adds latency and/or loss to the host's egress with tc netem, as root qdisc handle
+ * HC_NETEM_HANDLE: `delay <delay_us>us [<jitter_us>us] [loss <loss>%]`. On `iface` (checked
+ * with hc_iface_valid; exits HC_EXIT_NOTHING when the host has no such interface), or, when NULL,
+ * on every interface that is up except lo. The interface list goes to /tmp/zonedef-<tag>.netem
+ * before any change, so undo and recover rebuild from the tag. Uses `tc qdisc add`, never
+ * `replace`: an interface whose root qdisc is not the kernel's default (handle 0:) is refused
+ * before anything is added, naming it (exit HC_EXIT_REFUSED); when one add fails the ones before
+ * it are taken back. Applying twice is a no-op. Prints "netem IF1 IF2 ...". Every packet the
+ * host sends on those interfaces is delayed, the SSH control connection's too.
+ * delay_us and jitter_us 0..60 s, loss 0..100 (percent); jitter needs a delay; NULL when all
+ * three are 0. */
+char *hc_netem(const char *tag, const char *iface, unsigned long delay_us, unsigned long jitter_us,
+               double loss);
+/* Removes what hc_netem(tag) added: on each interface of the tag's file, the root qdisc only
+ * when it is netem with handle HC_NETEM_HANDLE; then the file. Idempotent (no file: exit 0). */
+char *hc_netem_undo(const char *tag);
 
 /* The dead-man's switch: runs `undo_cmd` on the host after `seconds` (1..86400) unless
  * cancelled. Where the host runs systemd: a transient timer unit zonedef-<tag>

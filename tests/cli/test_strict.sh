@@ -124,4 +124,36 @@ run_zd out rc load 'http://user:PASSW0RD@127.0.0.1:19450/' --engine native
 check_not_contains "load's error line shows no password" "$out" "PASSW0RD"
 check_contains "...but the URL, redacted" "$out" "http://user:***@127.0.0.1:19450/"
 
+# ---- latency: loss and interface (ssh/aws hosts), each error with its JSON path --------------
+lat() { # lat FILE KIND EXTRA: one latency step on a 1-host ssh (or lab) target with EXTRA keys
+    if [ "$2" = ssh ]; then t='{"kind": "ssh", "url": "http://127.0.0.1:18000/", "zones": {"a": ["10.213.1.1"]}, "user": "root", "known_hosts": "/dev/null"}'
+    else t='{"kind": "lab", "url": "http://127.0.0.1:18000/"}'; fi
+    printf '{"name": "x", "target": %s, "load": {"rate": 1}, "steps": [{"at": "15s", "fault": "latency", "delay": "100ms", "for": "5s"%s}]}\n' "$t" "$3" >"$1"
+}
+lat "$TMP/lat.json" ssh ', "jitter": "10ms", "loss": 0.5, "interface": "eth0.100"'
+run_zd out rc validate "$TMP/lat.json"
+check_eq "latency with loss 0.5 and interface eth0.100: valid" 0 "$rc"
+lat "$TMP/lat.json" ssh ', "loss": 100, "interface": "bond0:1"'
+run_zd out rc validate "$TMP/lat.json"
+check_eq "loss 100 and an alias interface: valid" 0 "$rc"
+for v in '101:must be between 0 and 100 (got 101)' '-1:must be between 0 and 100 (got -1)' '"5%":must be a number, not a string'; do
+    lat "$TMP/lat.json" ssh ", \"loss\": ${v%%:*}"
+    run_zd out rc validate "$TMP/lat.json"
+    check_eq "loss ${v%%:*}: exit 2" 2 "$rc"
+    check_contains "loss ${v%%:*}: the message with the JSON path" "$out" "'loss' ${v#*:} (at \$.steps[0].loss)"
+done
+for v in 'eth0;touch /tmp/x' 'sixteen-chars-xx' 'a b' 'eth0$(id)'; do
+    lat "$TMP/lat.json" ssh ", \"interface\": \"$v\""
+    run_zd out rc validate "$TMP/lat.json"
+    check_eq "interface '$v': exit 2" 2 "$rc"
+    check_contains "interface '$v': the message with the JSON path" "$out" "'$v' is not an interface name (1 to 15 characters of A-Z a-z 0-9 _ . : -) (at \$.steps[0].interface)"
+done
+lat "$TMP/lat.json" lab ', "loss": 1'
+run_zd out rc validate "$TMP/lat.json"
+check_eq "loss on the lab target: exit 2" 2 "$rc"
+check_contains "  ...saying where it applies" "$out" "'loss' applies to ssh and aws hosts (tc netem); the lab's instances have delay and jitter only (at \$.steps[0].loss)"
+printf '{"name": "x", "target": {"kind": "lab", "url": "http://127.0.0.1:18000/"}, "load": {"rate": 1}, "steps": [{"at": "15s", "fault": "cpu_stress", "for": "5s", "interface": "eth0"}]}\n' >"$TMP/lat.json"
+run_zd out rc validate "$TMP/lat.json"
+check_contains "interface on another fault" "$out" "'interface' does not apply to fault 'cpu_stress' (at \$.steps[0].interface)"
+
 finish

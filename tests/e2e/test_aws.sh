@@ -84,6 +84,8 @@ STEPS='{ "at": "2s", "fault": "kill_instances", "zone": "eu-west-1c", "count": 1
        { "at": "2s", "name": "burn-1b", "fault": "cpu_stress", "zone": "eu-west-1b", "cpu": 80, "for": "1s" },
        { "at": "2s", "name": "freeze-web", "fault": "kill_process", "zone": "eu-west-1a", "count": 1,
          "process": "web server", "signal": "STOP", "for": "1s" },
+       { "at": "2s", "name": "slow-1b", "fault": "latency", "zone": "eu-west-1b", "delay": "150ms",
+         "jitter": "5ms", "loss": 2.5, "interface": "eth0", "for": "1s" },
        { "at": "2s", "name": "touch", "fault": "exec", "zone": "eu-west-1b", "command": "echo it'"'"'s $(id)",
          "undo": "rm -f /tmp/x", "for": "1s" }'
 scn "$TMP/s.json" 123456789012 "$STEPS"
@@ -112,6 +114,7 @@ check_contains "it names the instance it would terminate" "$out" "terminate 1 of
 check_contains "it names the subnets and their ACLs" "$out" "deny-all network ACL on"
 check_match "TerminateInstances proven with DryRun" "$out" "ec2:TerminateInstances +allowed \(DryRun\)"
 check_eq "plan --check changed nothing" "$before" "$(acls)"
+check_contains "plan --check resolves the latency step to its instance" "$out" "slow-1b: netem delay 150ms (jitter 5ms, loss 2.5%) on eth0 via SSM on 1 of 1 tagged instance: ${tagged[1]}"
 AWS_ACCESS_KEY_ID=$READER_KEY AWS_SECRET_ACCESS_KEY=$READER_SECRET run_zd out rc plan --check "$TMP/s.json"
 check_eq "plan --check with a read-only user exits 1" 1 "$rc"
 check_match "it shows the denied permission" "$out" "ec2:StopInstances +DENIED: AccessDenied: "
@@ -157,9 +160,12 @@ for c in sorted(cs, key=lambda c: c["Comment"]):
 print("ids: " + " ".join(c["CommandId"] for c in cs))
 EOF
 )
-check_eq "six SSM commands: each host fault and its undo" 6 "$(grep -c '^AWS-RunShellScript ' <<<"$ssm")"
+# ten: each host fault and its undo (8), and latency's netem check (which changes nothing) sent
+# by the run and by plan --check before it
+check_eq "ten SSM commands: each host fault, its undo, latency's checks" 10 "$(grep -c '^AWS-RunShellScript ' <<<"$ssm")"
+check_eq "  ...two of them latency's checks" 2 "$(grep -c '^AWS-RunShellScript latency check ' <<<"$ssm")"
 notes=$(jq -r 'select(.type == "applied" and .note != null) | .note' "$TMP/r1/journal.jsonl")
-check_eq "each host fault's SSM command id is journaled with its applied record" 3 \
+check_eq "each host fault's SSM command id is journaled with its applied record" 4 \
     "$(grep -cE '^ssm command [0-9a-f-]{36}$' <<<"$notes")"
 first_id=$(head -1 <<<"$notes" | cut -d' ' -f3)
 check_contains "...and it is one moto ran" "$(grep '^ids: ' <<<"$ssm")" "${first_id:-none}"
@@ -171,6 +177,30 @@ check_match "kill_process STOP is undone with CONT" "$ssm" "^AWS-RunShellScript 
 check_contains "exec: the scenario's command, quoted for sh -c" "$ssm" \
     "exec | sh -c 'echo it'\\''s \$(id)'"
 check_contains "exec's undo" "$ssm" "exec undo | sh -c 'rm -f /tmp/x'"
+# latency: the whole command lines, read back from moto's ListCommands (moto runs none of them;
+# hostcmd's unit tests and test_ssh_netem.sh run them, against a stand-in tc: no sch_netem here)
+python3 - "$EP" "$TMP/ssm" <<'EOF'
+import os, sys, boto3
+s = boto3.client("ssm", region_name="eu-west-1", endpoint_url=sys.argv[1],
+                 aws_access_key_id=os.environ["ADMIN_KEY"], aws_secret_access_key=os.environ["ADMIN_SECRET"])
+for c in s.list_commands()["Commands"]:
+    what = c["Comment"].split(" ", 2)[2].replace(" ", "-")
+    open(sys.argv[2] + "." + what, "w").write(c["Parameters"]["commands"][0])
+    open(sys.argv[2] + "." + what + ".ids", "w").write(" ".join(c["InstanceIds"]))
+EOF
+lat=$(cat "$TMP/ssm.latency" 2>&1)
+check_contains "latency went through SSM: hostcmd's netem, our handle, delay, jitter, loss" "$lat" \
+    'tc qdisc add dev "$i" root handle 7a0d: netem delay 150000us 5000us loss 2.5% ||'
+check_contains "  ...on the scenario's interface, quoted" "$lat" "l='eth0';"
+check_contains "  ...with a dead-man's switch armed first (for 1s + 5s)" "$lat" "sleep 6; ("
+check_not_contains "  ...never replacing a qdisc" "$lat" "qdisc replace"
+check_contains "  ...on the instance in eu-west-1b" "$(cat "$TMP/ssm.latency.ids" 2>&1)" "${tagged[1]}"
+check_contains "latency's undo was sent: our qdisc deleted by its handle" "$(cat "$TMP/ssm.latency-undo" 2>&1)" \
+    'tc qdisc del dev "$i" root handle 7a0d:'
+check_contains "  ...and the switch cancelled" "$(cat "$TMP/ssm.latency-undo" 2>&1)" "f=/tmp/zonedef-zd_"
+check_contains "before it, netem was checked in a private network namespace" "$(cat "$TMP/ssm.latency-check" 2>&1)" "unshare -n"
+check_contains "the summary says what was applied" "$out" \
+    "netem delay 150ms (jitter 5ms, loss 2.5%) on eth0 via SSM on 1 of 1 tagged instance: ${tagged[1]} (eu-west-1b)"
 
 # what the run observed, in result.json: the target group per AZ over time, the ASG's InService
 # count (moto replaces a terminated ASG instance at once, so the count never dips there)

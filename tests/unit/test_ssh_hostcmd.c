@@ -3,9 +3,12 @@
  * check what they did (a hostile value stays one literal word and creates nothing; burners and
  * dead-man's switches start, are found again by their tag and go away).
  */
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -234,6 +237,200 @@ static void test_blackhole(void)
     free(un);
 }
 
+static void test_netem_text(void)
+{
+    char *c = hc_netem("hct", NULL, 200000, 10000, 1.5);
+    CHECK(c != NULL);
+    CHECK_CONTAINS(c, "tc qdisc add dev \"$i\" root handle 7a0d: netem delay 200000us 10000us "
+                      "loss 1.5% ||");
+    CHECK_CONTAINS(c, "f=/tmp/zonedef-hct.netem;");
+    CHECK(strstr(c, "qdisc replace") == NULL); /* never: an admin's qdisc is refused instead */
+    CHECK(strstr(c, "qdisc change") == NULL);
+    free(c);
+    c = hc_netem("hct", "eth0.100", 0, 0, 0.001);
+    CHECK_CONTAINS(c, "l='eth0.100';");
+    CHECK_CONTAINS(c, " netem loss 0.001% ||");
+    CHECK(strstr(c, "delay") == NULL);
+    free(c);
+    c = hc_netem("hct", "bond0:1", 5000, 0, 0);
+    CHECK_CONTAINS(c, "l='bond0:1';");
+    CHECK_CONTAINS(c, " netem delay 5000us ||");
+    free(c);
+    /* names a scenario may not give, and values out of range: NULL */
+    static const char *const bad_if[] = {"eth0;touch /tmp/x", "a'b",    "$(id)", "a b", "",
+                                         "sixteen-chars-xx",  "eth0\n", "-"};
+    for (size_t i = 0; i < ZD_ARRAY_LEN(bad_if); i++) {
+        if (strcmp(bad_if[i], "-") == 0)
+            continue; /* "-" is a valid (if odd) name: quoted, it is one word */
+        CHECK(!hc_iface_valid(bad_if[i]));
+        CHECK(hc_netem("hct", bad_if[i], 1000, 0, 0) == NULL);
+        CHECK(hc_netem_ready(bad_if[i]) == NULL);
+    }
+    CHECK(hc_iface_valid("fifteen-chars-x"));
+    CHECK(hc_netem("hct", NULL, 0, 0, 0) == NULL);        /* nothing to do */
+    CHECK(hc_netem("hct", NULL, 0, 1000, 0) == NULL);     /* jitter without a delay */
+    CHECK(hc_netem("hct", NULL, 1000, 0, 100.5) == NULL); /* loss over 100% */
+    CHECK(hc_netem("hct", NULL, 1000, 0, -1) == NULL);
+    CHECK(hc_netem("hct", NULL, 1000, 0, NAN) == NULL);
+    CHECK(hc_netem("hct", NULL, 60000001, 0, 0) == NULL); /* over 60 s */
+    CHECK(hc_netem("Bad;tag", NULL, 1000, 0, 0) == NULL);
+    CHECK(hc_netem_undo("x y") == NULL);
+    c = hc_netem_undo("hct");
+    CHECK_CONTAINS(c, "f=/tmp/zonedef-hct.netem; [ -f \"$f\" ] || exit 0;");
+    CHECK_CONTAINS(c, "tc qdisc del dev \"$i\" root handle 7a0d:");
+    CHECK(strstr(c, "qdisc replace") == NULL);
+    free(c);
+    c = hc_netem_check();
+    CHECK_CONTAINS(c, "unshare -n");
+    free(c);
+}
+
+/* Commands in the network namespace zdhc-netem (`ip netns exec` mounts its own /sys, so
+ * /sys/class/net lists the namespace's interfaces), with the stand-in tc first on PATH when
+ * standin is set. */
+#define NETNS "zdhc-netem"
+#define SBIN  "/tmp/zdhc-netem-bin"
+#define TCLOG "/tmp/zdhc-netem-tc.log"
+#define TCST  "/tmp/zdhc-netem-tc.state"
+static int nsh(bool standin, const char *cmd, char *out, size_t n)
+{
+    char *q = hc_quoted(cmd);
+    char *full = xasprintf("ip netns exec " NETNS " env %s sh -c %s",
+                           standin ? "PATH=" SBIN ":/usr/sbin:/usr/bin:/sbin:/bin ZD_TC_LOG=" TCLOG
+                                     " ZD_TC_STATE=" TCST
+                                   : "ZD_NOTHING=1",
+                           q);
+    int rc = sh(full, out, n);
+    free(full);
+    free(q);
+    return rc;
+}
+
+static int lines_with(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    int k = 0;
+    while (fgets(line, sizeof(line), f))
+        k += strstr(line, what) != NULL;
+    fclose(f);
+    return k;
+}
+
+/* With the real tc on this machine's kernel (no sch_netem): the check says so, changes
+ * nothing, is not fooled by a qdisc on lo; an apply fails and leaves nothing; an admin's root
+ * qdisc is refused by name before anything is added. Then the same builders against the
+ * stand-in tc (tests/data/netem/standin-tc.sh, a kernel that has netem): what is added where,
+ * idempotence, undo by our handle only. */
+static void test_netem_ns(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "skipped: needs root (netem in a network namespace)\n");
+        return;
+    }
+    char out[4096];
+    char standin[PATH_MAX];
+    if (!realpath("tests/data/netem/standin-tc.sh", standin)) {
+        CHECK(!"tests/data/netem/standin-tc.sh is missing (run from the repository)");
+        return;
+    }
+    sh("ip netns del " NETNS " 2>/dev/null; rm -rf " SBIN " " TCLOG " " TCST
+       " /tmp/zonedef-hct_*.netem",
+       out, sizeof(out));
+    char *setup =
+        xasprintf("ip netns add " NETNS " && mkdir -p " SBIN " && ln -s %s " SBIN "/tc", standin);
+    CHECK_EQ_INT(sh(setup, out, sizeof(out)), 0);
+    free(setup);
+    CHECK_EQ_INT(nsh(false,
+                     "ip link set lo up && for d in zd0 zd1 zd2; do ip link add $d type veth peer "
+                     "name ${d}p || exit 1; done && ip link set zd0 up && ip link set zd1 up",
+                     out, sizeof(out)),
+                 0);
+    char *chk = hc_netem_check(), *rdy = hc_netem_ready(NULL);
+    char *ap = hc_netem("hct_a", NULL, 200000, 10000, 1.5), *un = hc_netem_undo("hct_a");
+    char *ap2 = hc_netem("hct_b", NULL, 1000, 0, 0), *un3 = hc_netem_undo("hct_c");
+
+    /* ---- the real tc, this kernel ---- */
+    CHECK_EQ_INT(nsh(false, chk, out, sizeof(out)), HC_EXIT_MISSING);
+    CHECK_CONTAINS(out, "tc netem is not available (no sch_netem in this kernel)");
+    CHECK_EQ_INT(nsh(false, "tc qdisc add dev lo root tbf rate 1mbit burst 10k latency 10ms", out,
+                     sizeof(out)),
+                 0);
+    CHECK_EQ_INT(nsh(false, chk, out, sizeof(out)), HC_EXIT_MISSING); /* not fooled by lo's */
+    CHECK_EQ_INT(nsh(false, "tc qdisc show dev lo root", out, sizeof(out)), 0);
+    CHECK_CONTAINS(out, "qdisc tbf ");                    /* and lo is as it was */
+    CHECK_EQ_INT(nsh(false, ap, out, sizeof(out)), 2);    /* tc's status: unknown kind */
+    CHECK(access("/tmp/zonedef-hct_a.netem", F_OK) != 0); /* taken back */
+    CHECK_EQ_INT(nsh(false, "tc qdisc show dev zd0 root", out, sizeof(out)), 0);
+    CHECK_CONTAINS(out, " 0: root");
+    CHECK_EQ_INT(nsh(false, "tc qdisc add dev zd1 root tbf rate 1mbit burst 10k latency 10ms", out,
+                     sizeof(out)),
+                 0);
+    CHECK_EQ_INT(nsh(false, ap, out, sizeof(out)), HC_EXIT_REFUSED);
+    CHECK_CONTAINS(out, "interface zd1 already has a root qdisc of its own (tbf ");
+    CHECK_CONTAINS(out, "zonedef never replaces one, nothing was changed");
+    CHECK(access("/tmp/zonedef-hct_a.netem", F_OK) != 0);
+    CHECK_EQ_INT(nsh(false, rdy, out, sizeof(out)), HC_EXIT_MISSING);
+    CHECK_EQ_INT(
+        nsh(false, "tc qdisc del dev zd1 root; tc qdisc del dev lo root", out, sizeof(out)), 0);
+
+    /* ---- the stand-in tc: a kernel with netem ---- */
+    CHECK_EQ_INT(nsh(true, chk, out, sizeof(out)), 0);
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc add dev lo root handle 7a0d: netem delay 0ms"), 1);
+    CHECK_EQ_INT(lines_with(TCST, " lo "), 1); /* the probe's, in a namespace gone with it... */
+    CHECK_EQ_INT(nsh(true, "tc qdisc show dev lo root", out, sizeof(out)), 0);
+    CHECK_CONTAINS(out, "noqueue 0:");         /* ...not on this lo */
+    CHECK_EQ_INT(lines_with(TCST, " lo "), 0); /* (and gone with its namespace) */
+    CHECK_EQ_INT(nsh(true, rdy, out, sizeof(out)), 0);
+    CHECK_EQ_STR(out, "ready zd0 zd1\n"); /* up, lo left out; zd2 and the zd?p are down */
+    CHECK_EQ_INT(nsh(true, ap, out, sizeof(out)), 0);
+    CHECK_EQ_STR(out, "netem zd0 zd1\n");
+    CHECK_EQ_INT(count_lines("/tmp/zonedef-hct_a.netem"), 2);
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc add dev zd0 root handle 7a0d: netem delay 200000us "
+                                   "10000us loss 1.5%"),
+                 1);
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc add dev zd1 root handle 7a0d: netem"), 1);
+    CHECK_EQ_INT(lines_with(TCLOG, "dev zd2"), 0);
+    CHECK_EQ_INT(nsh(true, ap, out, sizeof(out)), 0); /* twice: a no-op */
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc add dev zd0"), 1);
+    CHECK_EQ_INT(nsh(true, ap2, out, sizeof(out)), HC_EXIT_REFUSED); /* one netem per interface */
+    CHECK_CONTAINS(out, "interface zd0 already has a root qdisc of its own (netem 7a0d:)");
+    CHECK_EQ_INT(nsh(true, un, out, sizeof(out)), 0);
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc del dev zd0 root handle 7a0d:"), 1);
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc del dev zd1 root handle 7a0d:"), 1);
+    CHECK(access("/tmp/zonedef-hct_a.netem", F_OK) != 0);
+    CHECK_EQ_INT(nsh(true, un, out, sizeof(out)), 0); /* idempotent */
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc del "), 2);
+    /* an admin's qdisc on an interface of our list (a stale file) is never deleted */
+    CHECK_EQ_INT(nsh(true,
+                     "tc qdisc add dev zd1 root handle 8001: tbf rate 1mbit && "
+                     "echo zd1 >/tmp/zonedef-hct_c.netem",
+                     out, sizeof(out)),
+                 0);
+    CHECK_EQ_INT(nsh(true, un3, out, sizeof(out)), 0);
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc del "), 2);
+    CHECK_EQ_INT(nsh(true, "tc qdisc show dev zd1 root", out, sizeof(out)), 0);
+    CHECK_CONTAINS(out, "qdisc tbf 8001:");
+    int adds = lines_with(TCLOG, "qdisc add dev zd");
+    CHECK_EQ_INT(nsh(true, ap, out, sizeof(out)), HC_EXIT_REFUSED); /* refused before any add */
+    CHECK_EQ_INT(lines_with(TCLOG, "qdisc add dev zd"), adds);
+    char *one = hc_netem("hct_d", "zd9", 1000, 0, 0);
+    CHECK_EQ_INT(nsh(true, one, out, sizeof(out)), HC_EXIT_NOTHING);
+    CHECK_CONTAINS(out, "no interface named zd9");
+    free(one);
+
+    sh("ip netns del " NETNS "; rm -rf " SBIN " " TCLOG " " TCST " /tmp/zonedef-hct_*.netem", out,
+       sizeof(out));
+    free(chk);
+    free(rdy);
+    free(ap);
+    free(un);
+    free(ap2);
+    free(un3);
+}
+
 static void test_preflight(void)
 {
     char *c = hc_preflight();
@@ -248,5 +445,6 @@ static void test_preflight(void)
 int main(void)
 {
     TH_RUN(test_quote, test_tags_and_bad_args, test_privileged_and_exec, test_signal_by_name,
-           test_cpu_stress, test_deadman, test_blackhole, test_preflight);
+           test_cpu_stress, test_deadman, test_blackhole, test_netem_text, test_netem_ns,
+           test_preflight);
 }

@@ -8,7 +8,8 @@
  *                 profiles, role_arn + source_profile through STS AssumeRole, IMDSv2
  *   aws_api.c     the EC2, Auto Scaling, ELBv2 and STS calls zonedef makes, with pagination
  *   aws_ssm.c     SSM Run Command (JSON protocol) and the host faults built with target/hostcmd.h
- *   aws_target.c  the ops table (target.h): selection, the faults, undo, health, sweep, check
+ *   aws_target.c  the ops table (target.h): selection, the faults, undo, health
+ *   aws_check.c   sweep (recover --sweep) and plan --check; aws_target.h is what the two share
  *
  * Secrets (secret key, session token) live only in struct aws_creds; nothing here puts them in
  * an error message, an action or a summary.
@@ -270,12 +271,19 @@ int aws_ssm_send(struct aws_ctx *c, const char *const *ids, size_t n, const char
  * exited with also_ok, when >= 0), -1 with *err naming each failure, or at timeout. */
 int aws_ssm_wait(struct aws_ctx *c, const char *command_id, const char *const *ids, size_t n,
                  int also_ok, uint64_t timeout_us, char **err);
-/* kill_process, cpu_stress, exec: the faults that run target/hostcmd.h commands via SSM. */
+/* kill_process, cpu_stress, latency, exec: the faults that run target/hostcmd.h commands via
+ * SSM. latency is hc_netem armed with hc_deadman_arm (its undo on the instance for 'for' + 5 s),
+ * its undo hc_netem_undo then hc_deadman_cancel. */
 bool aws_host_fault(const char *fault);
 /* Adds a host fault's parameters to its action (never a command line: undo rebuilds it);
  * *detail is a few words for the summary (caller frees). */
 int aws_host_params(const struct scn_step *s, const char *run_id, unsigned seq, struct cJSON *a,
                     char **detail, char **err);
+/* Before anything is applied: for latency, hc_netem_ready on every instance through SSM (tc
+ * netem there, interfaces free; changes nothing); -1 with *err naming each failing instance.
+ * 0 at once for the other faults. */
+int aws_host_ready(struct aws_ctx *c, const struct cJSON *a, const char *const *ids, size_t n,
+                   char **err);
 /* Runs the action's command (or its undo) on the instances through SSM and waits for it.
  * *note (may be NULL; caller frees) gets "ssm command ID" once SendCommand took it. */
 int aws_host_act(struct aws_ctx *c, const struct cJSON *a, const char *const *ids, size_t n,

@@ -19,7 +19,8 @@
 
 #include "base/banned.h"
 
-#define POLL_US 1000000ull
+#define POLL_US         1000000ull
+#define DEADMAN_SLACK_S 5 /* a latency's switch fires this long after its planned end */
 
 int aws_ssm_send(struct aws_ctx *c, const char *const *ids, size_t n, const char *command,
                  unsigned timeout_s, const char *comment, char **command_id, char **err)
@@ -132,7 +133,18 @@ int aws_ssm_wait(struct aws_ctx *c, const char *command_id, const char *const *i
 bool aws_host_fault(const char *fault)
 {
     return fault && (strcmp(fault, "kill_process") == 0 || strcmp(fault, "cpu_stress") == 0 ||
-                     strcmp(fault, "exec") == 0);
+                     strcmp(fault, "latency") == 0 || strcmp(fault, "exec") == 0);
+}
+
+/* A host fault's tag, naming what it leaves on the instance (/tmp/zonedef-<tag>.*):
+ * [a-z0-9_], from the run id and the step's sequence number. */
+static void host_tag(const char *run_id, unsigned seq, char *tag, size_t n)
+{
+    const char *r = strrchr(run_id, '-');
+    snprintf(tag, n, "zd_%.8s_%u", r ? r + 1 : "0", seq);
+    for (char *p = tag; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            *p = '_';
 }
 
 int aws_host_params(const struct scn_step *s, const char *run_id, unsigned seq, cJSON *a,
@@ -149,14 +161,29 @@ int aws_host_params(const struct scn_step *s, const char *run_id, unsigned seq, 
         cJSON_AddNumberToObject(a, "signal", s->signal);
         *detail = xasprintf("SIG%s to '%s'", hc_signal_name(s->signal), s->process);
         return 0;
+    case SCN_FAULT_LATENCY: {
+        char tag[HC_TAG_MAX + 1], b1[32], b2[32];
+        host_tag(run_id, seq, tag, sizeof(tag));
+        uint64_t sec = (s->for_us + 999999) / 1000000;
+        cJSON_AddStringToObject(a, "tag", tag);
+        cJSON_AddNumberToObject(a, "delay_us", (double)s->delay_us);
+        cJSON_AddNumberToObject(a, "jitter_us", (double)s->jitter_us);
+        cJSON_AddNumberToObject(a, "loss", s->loss);
+        if (s->interface)
+            cJSON_AddStringToObject(a, "interface", s->interface);
+        /* the dead-man's switch on the instance: the undo runs by itself this long after the
+         * apply unless zonedef's undo cancels it first */
+        sec += DEADMAN_SLACK_S;
+        cJSON_AddNumberToObject(a, "deadman_s", (double)(sec > 86400 ? 86400 : sec));
+        *detail = xasprintf("netem delay %s (jitter %s, loss %g%%) on %s",
+                            zd_fmt_duration(s->delay_us, b1, sizeof(b1)),
+                            zd_fmt_duration(s->jitter_us, b2, sizeof(b2)), s->loss,
+                            s->interface ? s->interface : "every interface up but lo");
+        return 0;
+    }
     case SCN_FAULT_CPU_STRESS: {
-        /* the tag names the burners' pid file on the host: [a-z0-9_], from the run id */
-        const char *r = strrchr(run_id, '-');
         char tag[HC_TAG_MAX + 1];
-        snprintf(tag, sizeof(tag), "zd_%.8s_%u", r ? r + 1 : "0", seq);
-        for (char *p = tag; *p; p++)
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
-                *p = '_';
+        host_tag(run_id, seq, tag, sizeof(tag));
         uint64_t sec = (s->for_us + 999999) / 1000000;
         cJSON_AddStringToObject(a, "tag", tag);
         cJSON_AddNumberToObject(a, "workers", s->workers ? s->workers : 1);
@@ -216,6 +243,30 @@ static int host_command(const cJSON *a, bool undo, char **cmd, int *also_ok, cha
                                     (unsigned)ji(a, "seconds"));
         return *cmd ? 0 : zd_err(err, "the action's cpu_stress numbers are out of range");
     }
+    if (strcmp(f, "latency") == 0) {
+        const char *tag = js(a, "tag"), *iface = js(a, "interface");
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(a, "loss");
+        int d = ji(a, "delay_us"), jt = ji(a, "jitter_us"), dm = ji(a, "deadman_s");
+        if (!tag || !hc_tag_valid(tag) || d < 0 || jt < 0 || dm < 1)
+            return zd_err(err, "the action's latency values are not valid");
+        char *un = hc_netem_undo(tag);
+        if (undo) {
+            /* undo, then cancel the switch (still armed if the undo could not run) */
+            char *cancel = hc_deadman_cancel(tag);
+            *cmd = xasprintf("(%s\n) && (%s\n) >/dev/null", un, cancel);
+            free(cancel);
+        } else {
+            /* hc_netem checks the interface name and the numbers (NULL when out of range) */
+            char *ne = hc_netem(tag, iface, (unsigned long)d, (unsigned long)jt,
+                                cJSON_IsNumber(l) ? l->valuedouble : 0);
+            char *arm = ne ? hc_deadman_arm(tag, un, (unsigned)dm) : NULL;
+            *cmd = arm ? xasprintf("(%s\n) >/dev/null && (%s\n)", arm, ne) : NULL;
+            free(arm);
+            free(ne);
+        }
+        free(un);
+        return *cmd ? 0 : zd_err(err, "the action's latency values are out of range");
+    }
     const char *c = js(a, undo ? "undo_command" : "command");
     if (c)
         *cmd = hc_exec(c);
@@ -246,5 +297,27 @@ int aws_host_act(struct aws_ctx *c, const cJSON *a, const char *const *ids, size
     if (note && id)
         *note = xasprintf("ssm command %s", id);
     free(id);
+    return rc;
+}
+
+int aws_host_ready(struct aws_ctx *c, const cJSON *a, const char *const *ids, size_t n, char **err)
+{
+    const char *f = js(a, "fault");
+    if (!f || strcmp(f, "latency") != 0 || n == 0)
+        return 0;
+    char *cmd = hc_netem_ready(js(a, "interface"));
+    if (!cmd)
+        return zd_err(err, "the action's interface is not a valid name");
+    char *comment = xasprintf("zonedef %s latency check", js(a, "run_id") ? js(a, "run_id") : "");
+    char *id = NULL, *e = NULL;
+    int rc = aws_ssm_send(c, ids, n, cmd, 30, comment, &id, &e);
+    if (rc == 0)
+        rc = aws_ssm_wait(c, id, ids, n, -1, 60000000ull, &e);
+    if (rc < 0)
+        zd_err(err, "latency needs tc netem on every instance, nothing was applied: %s", e);
+    free(e);
+    free(id);
+    free(comment);
+    free(cmd);
     return rc;
 }

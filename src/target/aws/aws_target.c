@@ -22,12 +22,14 @@
  *                    which change on every replace) to its original ACL — the tag's, else
  *                    the journal's, else the VPC's default ACL, and only an ACL of the same
  *                    VPC — deletes it, and resumes AZRebalance if we suspended it.
- *   kill_process, cpu_stress, exec   hostcmd's command lines through SSM (aws_ssm.c)
+ *   kill_process, cpu_stress, latency, exec   hostcmd's command lines through SSM (aws_ssm.c);
+ *                    latency is checked first (tc netem on every instance, through SSM too)
  * A multi-instance call fails whole on one bad id (InvalidInstanceID.NotFound,
  * IncorrectInstanceState): the ids are then tried one by one and gone instances are skipped.
  *
- * sweep (`zonedef recover --sweep FILE`) finds ACLs tagged zonedef:run in the VPC without any
- * journal, undoes them the same way, and starts instances still tagged zonedef:stopped-by.
+ * sweep and check live in aws_check.c. sweep (`zonedef recover --sweep FILE`) finds ACLs tagged
+ * zonedef:run in the VPC without any journal, undoes them the same way, and starts instances still
+ * tagged zonedef:stopped-by.
  */
 #include "target/target.h"
 
@@ -40,34 +42,9 @@
 #include <cjson/cJSON.h>
 
 #include "target/aws/aws.h"
+#include "target/aws/aws_target.h"
 
 #include "base/banned.h"
-
-#define TAG_RUN      "zonedef:run"
-#define TAG_STEP     "zonedef:step"
-#define TAG_EXPIRES  "zonedef:expires"
-#define TAG_ORIG     "zonedef:orig:"
-#define TAG_STOPPED  "zonedef:stopped-by"
-#define MAX_SUBNETS  40 /* per AZ: our ACL carries one tag per subnet, AWS allows 50 */
-#define STOP_WAIT_US (120ull * 1000000ull)
-
-struct awst {
-    struct aws_ctx c;
-    char *profile, *account, *arn, *vpc, *tg_arn, *asg, *lb;
-    struct aws_tag *tags; /* the target's opt-in tags */
-    size_t ntags;
-    char *run_id;
-    unsigned seq; /* host-fault tags: one per prepared step */
-    bool suspend_rebalance;
-    /* target id -> AZ, filled by health() as targets show up */
-    struct aws_tag *az_of;
-    size_t naz, capaz;
-    /* the ASG's InService count per AZ, asked at most every ASG_EVERY_US */
-    struct aws_asg asg_last;
-    bool asg_have;
-    uint64_t asg_next_us;
-};
-#define ASG_EVERY_US 2000000ull
 
 static void tagv_free(struct aws_tag *t, size_t n)
 {
@@ -78,7 +55,7 @@ static void tagv_free(struct aws_tag *t, size_t n)
     free(t);
 }
 
-static void at_close(void *state)
+void aws_tgt_close(void *state)
 {
     struct awst *t = state;
     if (!t)
@@ -163,11 +140,11 @@ static int connect_ctx(struct aws_ctx *c, const char *region, const char *endpoi
     return rc;
 }
 
-static int at_open(const struct scn_target *cfg, void **state, char **err)
+int aws_tgt_open(const struct scn_target *cfg, void **state, char **err)
 {
     struct awst *t = xcalloc(1, sizeof(*t));
     if (!cfg->aws_account) {
-        at_close(t);
+        aws_tgt_close(t);
         return zd_err(err, "target.account is required for aws targets") * 2;
     }
     t->profile = cfg->aws_profile ? xstrdup(cfg->aws_profile) : NULL;
@@ -175,11 +152,11 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
     int rc = connect_ctx(&t->c, cfg->aws_region, cfg->aws_endpoint, t->profile, t->account, &t->arn,
                          err);
     if (rc < 0) {
-        at_close(t);
+        aws_tgt_close(t);
         return rc;
     }
     if (cfg->naws_tags == 0) {
-        at_close(t);
+        aws_tgt_close(t);
         return zd_err(err, "target.tags is required: zonedef only touches instances carrying "
                            "the scenario's opt-in tags") *
                2;
@@ -197,7 +174,7 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
     if (cfg->aws_target_group) {
         struct aws_tg tg;
         if (aws_elb_target_group(&t->c, cfg->aws_target_group, &tg, err) < 0) {
-            at_close(t);
+            aws_tgt_close(t);
             return -1;
         }
         t->tg_arn = tg.arn;
@@ -207,7 +184,7 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
         if (t->vpc && strcmp(t->vpc, cfg->aws_vpc) != 0) {
             zd_err(err, "target.vpc is %s but target group %s is in %s", cfg->aws_vpc,
                    cfg->aws_target_group, t->vpc);
-            at_close(t);
+            aws_tgt_close(t);
             return -2;
         }
         free(t->vpc);
@@ -216,7 +193,7 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
     if (!t->vpc) {
         struct aws_insts l;
         if (aws_ec2_instances(&t->c, t->tags, t->ntags, NULL, NULL, NULL, 0, &l, err) < 0) {
-            at_close(t);
+            aws_tgt_close(t);
             return -1;
         }
         for (size_t i = 0; i < l.n; i++) {
@@ -228,7 +205,7 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
                        "with target.vpc",
                        t->vpc, l.v[i].vpc);
                 aws_insts_free(&l);
-                at_close(t);
+                aws_tgt_close(t);
                 return -2;
             }
             if (!t->vpc)
@@ -240,17 +217,18 @@ static int at_open(const struct scn_target *cfg, void **state, char **err)
     return 0;
 }
 
-static char *at_key(void *state)
+char *aws_tgt_key(void *state)
 {
     struct awst *t = state;
     return xasprintf("aws:%s:%s:%s", t->account, t->c.region, t->vpc ? t->vpc : "-");
 }
 
-static bool at_supports(enum scn_fault f)
+bool aws_tgt_supports(enum scn_fault f)
 {
     return f == SCN_FAULT_KILL_INSTANCES || f == SCN_FAULT_STOP_INSTANCES ||
            f == SCN_FAULT_BLACKHOLE_ZONE || f == SCN_FAULT_KILL_PROCESS ||
-           f == SCN_FAULT_CPU_STRESS || f == SCN_FAULT_EXEC; /* the last three through SSM */
+           f == SCN_FAULT_CPU_STRESS || f == SCN_FAULT_LATENCY ||
+           f == SCN_FAULT_EXEC; /* the last four through SSM */
 }
 
 /* ---- inventory, health ---- */
@@ -285,7 +263,7 @@ static struct tgt_zone_health *zone_slot(struct tgt_inventory *inv, size_t *cap,
     return z;
 }
 
-static int at_health(void *state, struct tgt_inventory *inv, char **err)
+int aws_tgt_health(void *state, struct tgt_inventory *inv, char **err)
 {
     struct awst *t = state;
     memset(inv, 0, sizeof(*inv));
@@ -345,7 +323,7 @@ static int at_health(void *state, struct tgt_inventory *inv, char **err)
     return 0;
 }
 
-static int at_resolve(void *state, struct tgt_inventory *inv, char **err)
+int aws_tgt_resolve(void *state, struct tgt_inventory *inv, char **err)
 {
     struct awst *t = state;
     memset(inv, 0, sizeof(*inv));
@@ -353,7 +331,7 @@ static int at_resolve(void *state, struct tgt_inventory *inv, char **err)
     if (aws_ec2_instances(&t->c, t->tags, t->ntags, NULL, NULL, NULL, 0, &l, err) < 0)
         return -1;
     struct tgt_inventory h = {0};
-    bool have_h = t->tg_arn && at_health(t, &h, NULL) == 0;
+    bool have_h = t->tg_arn && aws_tgt_health(t, &h, NULL) == 0;
     struct aws_th *th = NULL;
     size_t nth = 0;
     if (t->tg_arn)
@@ -495,8 +473,8 @@ static int prepare_instances(struct awst *t, const struct scn_step *s, const cha
 }
 
 /* The ACL a subnet is associated with now (every subnet has exactly one). */
-static int subnet_acl(struct aws_ctx *c, const char *subnet, struct aws_acls *l, size_t *ai,
-                      size_t *si, char **err)
+int aws_tgt_subnet_acl(struct aws_ctx *c, const char *subnet, struct aws_acls *l, size_t *ai,
+                       size_t *si, char **err)
 {
     const char *const f[] = {"association.subnet-id", subnet, NULL};
     if (aws_ec2_acls(c, f, l, err) < 0)
@@ -543,7 +521,7 @@ static int prepare_blackhole(struct awst *t, const struct scn_step *s, char **ac
     for (size_t i = 0; i < ns && rc == 0; i++) {
         struct aws_acls l;
         size_t ai, si;
-        if (subnet_acl(&t->c, subnets[i], &l, &ai, &si, err) < 0) {
+        if (aws_tgt_subnet_acl(&t->c, subnets[i], &l, &ai, &si, err) < 0) {
             rc = -1;
             break;
         }
@@ -587,8 +565,31 @@ static int prepare_blackhole(struct awst *t, const struct scn_step *s, char **ac
     return rc;
 }
 
-static int at_prepare(void *state, const struct scn_step *s, char **action_json, char **summary,
-                      char **err)
+/* latency: the instances as for the other host faults, then tc netem checked on each of them
+ * through SSM before anything is applied */
+static int prepare_latency(struct awst *t, const struct scn_step *s, char **action_json,
+                           char **summary, char **err)
+{
+    if (prepare_instances(t, s, "latency", action_json, summary, err) < 0)
+        return -1;
+    cJSON *a = cJSON_Parse(*action_json);
+    const char **ids = NULL;
+    size_t n = 0;
+    int rc = aws_tgt_action_ids(a, &ids, &n, err);
+    if (rc == 0)
+        rc = aws_host_ready(&t->c, a, ids, n, err);
+    free(ids);
+    cJSON_Delete(a);
+    if (rc < 0) {
+        free(*action_json);
+        free(*summary);
+        *action_json = *summary = NULL;
+    }
+    return rc;
+}
+
+int aws_tgt_prepare(void *state, const struct scn_step *s, char **action_json, char **summary,
+                    char **err)
 {
     struct awst *t = state;
     *action_json = *summary = NULL;
@@ -602,6 +603,7 @@ static int at_prepare(void *state, const struct scn_step *s, char **action_json,
     case SCN_FAULT_CPU_STRESS:
     case SCN_FAULT_EXEC:
         return prepare_instances(t, s, scn_fault_name(s->fault), action_json, summary, err);
+    case SCN_FAULT_LATENCY: return prepare_latency(t, s, action_json, summary, err);
     default: break;
     }
     return zd_err(err, "the aws target cannot do '%s'", scn_fault_name(s->fault));
@@ -609,7 +611,7 @@ static int at_prepare(void *state, const struct scn_step *s, char **action_json,
 
 /* ---- apply / undo ---- */
 
-static const char *jstr(const cJSON *o, const char *k)
+const char *aws_tgt_jstr(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -626,7 +628,7 @@ static bool valid_id(const char *s, const char *prefix)
 }
 
 /* The ids of an action's "instances", checked to be instance ids. */
-static int action_ids(const cJSON *a, const char ***ids, size_t *n, char **err)
+int aws_tgt_action_ids(const cJSON *a, const char ***ids, size_t *n, char **err)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(a, "instances");
     *n = 0;
@@ -673,8 +675,8 @@ static bool gone_code(const char *code)
 }
 
 /* One call for all ids; when it fails whole on one bad id, one call per id. */
-static int instances_call(struct aws_ctx *c, const char *action, const char *const *ids, size_t n,
-                          char **err)
+int aws_tgt_instances_call(struct aws_ctx *c, const char *action, const char *const *ids, size_t n,
+                           char **err)
 {
     if (n == 0)
         return 0;
@@ -710,7 +712,7 @@ static int apply_instances(struct aws_ctx *c, const cJSON *a, bool stop, int hos
 {
     const char **ids;
     size_t n;
-    if (action_ids(a, &ids, &n, err) < 0)
+    if (aws_tgt_action_ids(a, &ids, &n, err) < 0)
         return -1;
     struct aws_tag *tags;
     size_t ntags;
@@ -732,12 +734,12 @@ static int apply_instances(struct aws_ctx *c, const cJSON *a, bool stop, int hos
     if (host >= 0)
         rc = aws_host_act(c, a, ok, l.n, host == 1, note, err);
     else if (stop && l.n > 0) {
-        const char *run = jstr(a, "run_id");
+        const char *run = aws_tgt_jstr(a, "run_id");
         struct aws_tag mark = {(char *)TAG_STOPPED, (char *)(run ? run : "")};
         rc = aws_ec2_create_tags(c, ok, l.n, &mark, 1, false, err);
     }
     if (rc == 0 && host < 0)
-        rc = instances_call(c, stop ? "StopInstances" : "TerminateInstances", ok, l.n, err);
+        rc = aws_tgt_instances_call(c, stop ? "StopInstances" : "TerminateInstances", ok, l.n, err);
     free(ok);
     aws_insts_free(&l);
 out:
@@ -750,7 +752,7 @@ static int undo_stop(struct aws_ctx *c, const cJSON *a, const char *run, char **
 {
     const char **ids;
     size_t n;
-    if (action_ids(a, &ids, &n, err) < 0)
+    if (aws_tgt_action_ids(a, &ids, &n, err) < 0)
         return -1;
     /* only instances that carry our mark with this run id */
     struct aws_tag mark = {(char *)TAG_STOPPED, (char *)run};
@@ -777,7 +779,7 @@ static int undo_stop(struct aws_ctx *c, const cJSON *a, const char *run, char **
             zd_sleep_us(2000000); /* StartInstances refuses a stopping instance */
             continue;
         }
-        rc = instances_call(c, "StartInstances", todo, nt, err);
+        rc = aws_tgt_instances_call(c, "StartInstances", todo, nt, err);
         if (rc == 0 && l.n > 0) {
             const char **all = xcalloc(l.n + 1, sizeof(*all));
             for (size_t i = 0; i < l.n; i++)
@@ -802,9 +804,9 @@ static const char *journal_orig(const cJSON *a, const char *subnet)
     const cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(a, "subnets"))
     {
-        const char *s = jstr(it, "subnet");
+        const char *s = aws_tgt_jstr(it, "subnet");
         if (s && strcmp(s, subnet) == 0)
-            return jstr(it, "acl");
+            return aws_tgt_jstr(it, "acl");
     }
     return NULL;
 }
@@ -835,8 +837,8 @@ static char *restore_target(struct aws_ctx *c, const char *vpc, const char *want
 
 /* Moves every subnet on our ACL back and deletes the ACL. `a` (the journaled action) may be
  * NULL (sweep). The ACL must carry TAG_RUN: checked here again. */
-static int undo_acl(struct aws_ctx *c, const struct aws_acl *ours, const cJSON *a,
-                    struct sbuf *report, char **err)
+int aws_tgt_undo_acl(struct aws_ctx *c, const struct aws_acl *ours, const cJSON *a,
+                     struct sbuf *report, char **err)
 {
     if (!aws_acl_tag(ours, TAG_RUN))
         return zd_err(err, "network ACL %s is not zonedef's (no %s tag): refusing to touch it",
@@ -883,7 +885,7 @@ static int undo_acl(struct aws_ctx *c, const struct aws_acl *ours, const cJSON *
 
 static int undo_blackhole(struct aws_ctx *c, const cJSON *a, const char *run, char **err)
 {
-    const char *vpc = jstr(a, "vpc"), *step = jstr(a, "step");
+    const char *vpc = aws_tgt_jstr(a, "vpc"), *step = aws_tgt_jstr(a, "step");
     if (!valid_id(vpc, "vpc-"))
         return zd_err(err, "the action names no VPC");
     const char *const f[] = {"vpc-id",         vpc, "tag:" TAG_RUN, run, "tag:" TAG_STEP,
@@ -896,11 +898,11 @@ static int undo_blackhole(struct aws_ctx *c, const cJSON *a, const char *run, ch
         const char *r = aws_acl_tag(&l.v[i], TAG_RUN);
         if (!r || strcmp(r, run) != 0)
             continue; /* the filter said so, but check: only ever ours */
-        rc = undo_acl(c, &l.v[i], a, NULL, err);
+        rc = aws_tgt_undo_acl(c, &l.v[i], a, NULL, err);
     }
     aws_acls_free(&l);
     const cJSON *sus = cJSON_GetObjectItemCaseSensitive(a, "suspend_az_rebalance");
-    const char *asg = jstr(a, "asg");
+    const char *asg = aws_tgt_jstr(a, "asg");
     if (rc == 0 && cJSON_IsTrue(sus) && asg)
         rc = aws_asg_process(c, asg, "AZRebalance", false, err);
     return rc;
@@ -908,13 +910,14 @@ static int undo_blackhole(struct aws_ctx *c, const cJSON *a, const char *run, ch
 
 static int apply_blackhole(struct aws_ctx *c, const cJSON *a, const char *run, char **err)
 {
-    const char *vpc = jstr(a, "vpc"), *zone = jstr(a, "zone"), *step = jstr(a, "step");
-    const char *exp = jstr(a, "expires");
+    const char *vpc = aws_tgt_jstr(a, "vpc"), *zone = aws_tgt_jstr(a, "zone"),
+               *step = aws_tgt_jstr(a, "step");
+    const char *exp = aws_tgt_jstr(a, "expires");
     const cJSON *subs = cJSON_GetObjectItemCaseSensitive(a, "subnets");
     if (!valid_id(vpc, "vpc-") || !zone || !cJSON_IsArray(subs))
         return zd_err(err, "the action is not a blackhole_zone action");
     const cJSON *sus = cJSON_GetObjectItemCaseSensitive(a, "suspend_az_rebalance");
-    const char *asg = jstr(a, "asg");
+    const char *asg = aws_tgt_jstr(a, "asg");
     if (cJSON_IsTrue(sus) && asg && aws_asg_process(c, asg, "AZRebalance", true, err) < 0)
         return -1;
     size_t n = (size_t)cJSON_GetArraySize(subs);
@@ -930,7 +933,7 @@ static int apply_blackhole(struct aws_ctx *c, const cJSON *a, const char *run, c
     size_t k = 0;
     cJSON_ArrayForEach(it, subs)
     {
-        const char *s = jstr(it, "subnet"), *acl = jstr(it, "acl");
+        const char *s = aws_tgt_jstr(it, "subnet"), *acl = aws_tgt_jstr(it, "acl");
         if (!valid_id(s, "subnet-") || !valid_id(acl, "acl-"))
             continue;
         keep[k] = xasprintf(TAG_ORIG "%s", s);
@@ -943,10 +946,10 @@ static int apply_blackhole(struct aws_ctx *c, const cJSON *a, const char *run, c
     {
         if (rc < 0)
             break;
-        const char *s = jstr(it, "subnet"), *orig = jstr(it, "acl");
+        const char *s = aws_tgt_jstr(it, "subnet"), *orig = aws_tgt_jstr(it, "acl");
         struct aws_acls l;
         size_t ai, si;
-        if (!valid_id(s, "subnet-") || subnet_acl(c, s, &l, &ai, &si, err) < 0) {
+        if (!valid_id(s, "subnet-") || aws_tgt_subnet_acl(c, s, &l, &ai, &si, err) < 0) {
             rc = -1;
             break;
         }
@@ -978,7 +981,7 @@ static int act(struct awst *t, const char *action_json, bool undo, char **note, 
     cJSON *a = cJSON_Parse(action_json);
     if (!a)
         return zd_err(err, "the action is not JSON");
-    const char *fault = jstr(a, "fault"), *run = jstr(a, "run_id");
+    const char *fault = aws_tgt_jstr(a, "fault"), *run = aws_tgt_jstr(a, "run_id");
     int rc = -1;
     if (!fault || !run || !zd_str_has_prefix(run, "zd-")) {
         zd_err(err, "the action is not one of zonedef's aws actions");
@@ -990,8 +993,8 @@ static int act(struct awst *t, const char *action_json, bool undo, char **note, 
     }
     struct aws_ctx own, *c = t ? &t->c : &own;
     if (!t) {
-        rc = connect_ctx(&own, jstr(a, "region"), jstr(a, "endpoint"), jstr(a, "profile"),
-                         jstr(a, "account"), NULL, err);
+        rc = connect_ctx(&own, aws_tgt_jstr(a, "region"), aws_tgt_jstr(a, "endpoint"),
+                         aws_tgt_jstr(a, "profile"), aws_tgt_jstr(a, "account"), NULL, err);
         if (rc < 0) {
             aws_ctx_free(&own);
             rc = -1;
@@ -1015,185 +1018,12 @@ out:
     return rc;
 }
 
-static int at_apply_noted(void *state, const char *action_json, char **note, char **err)
+int aws_tgt_apply_noted(void *state, const char *action_json, char **note, char **err)
 {
     return act(state, action_json, false, note, err);
 }
 
-static int at_undo(void *state, const char *action_json, char **err)
+int aws_tgt_undo(void *state, const char *action_json, char **err)
 {
     return act(state, action_json, true, NULL, err);
 }
-
-/* ---- sweep, check ---- */
-
-static int at_sweep(void *state, char **report, char **err)
-{
-    struct awst *t = state;
-    struct sbuf sb = SBUF_INIT;
-    *report = NULL;
-    const char *const f[] = {"tag-key", TAG_RUN, t->vpc ? "vpc-id" : NULL, t->vpc, NULL};
-    struct aws_acls l;
-    if (aws_ec2_acls(&t->c, f, &l, err) < 0)
-        return -1;
-    int rc = 0;
-    for (size_t i = 0; i < l.n; i++)
-        if (undo_acl(&t->c, &l.v[i], NULL, &sb, err) < 0)
-            rc = -1;
-    aws_acls_free(&l);
-    /* instances zonedef stopped and never started */
-    struct aws_insts in;
-    static const char *const stopped[] = {"stopped", NULL};
-    if (rc == 0 &&
-        aws_ec2_instances(&t->c, t->tags, t->ntags, NULL, stopped, NULL, 0, &in, err) == 0) {
-        const char **ids = xcalloc(in.n + 1, sizeof(*ids));
-        size_t n = 0;
-        for (size_t i = 0; i < in.n; i++)
-            if (aws_inst_tag(&in.v[i], TAG_STOPPED))
-                ids[n++] = in.v[i].id;
-        if (n > 0 && instances_call(&t->c, "StartInstances", ids, n, err) == 0) {
-            const char *keys[] = {TAG_STOPPED};
-            rc = aws_ec2_delete_tags(&t->c, ids, n, keys, 1, err);
-            for (size_t i = 0; i < n; i++)
-                sbuf_addf(&sb, "instance %s started (zonedef had stopped it)\n", ids[i]);
-        } else if (n > 0) {
-            rc = -1;
-        }
-        free(ids);
-        aws_insts_free(&in);
-    }
-    *report = sbuf_detach(&sb);
-    return rc;
-}
-
-static void dry(struct sbuf *sb, const char *what, int rc, char *e, bool *ok)
-{
-    if (rc == 1)
-        sbuf_addf(sb, "    %-40s %s\n", what,
-                  "allowed, but the endpoint ignored DryRun and did it (undone where it could)");
-    else if (rc == 0)
-        sbuf_addf(sb, "    %-40s %s\n", what, "allowed (DryRun)");
-    else
-        sbuf_addf(sb, "    %-40s DENIED: %s\n", what, e ? e : "");
-    if (rc < 0)
-        *ok = false;
-    free(e);
-}
-
-/* DeleteNetworkAcl can only be proven on an ACL that exists, and the only one zonedef may
- * delete is its own, which does not exist yet: a DryRun on an id that exists nowhere tells
- * "denied" from "allowed or not found" without any risk. */
-static void dry_delete(struct aws_ctx *c, struct sbuf *sb, bool *ok)
-{
-    char *code = NULL, *e = NULL;
-    int rc = aws_ec2_delete_acl(c, "acl-00000000000000000", true, &code, &e);
-    if (rc < 0 && code && strcmp(code, "InvalidNetworkAclID.NotFound") == 0) {
-        sbuf_addf(sb, "    %-40s %s\n", "ec2:DeleteNetworkAcl",
-                  "not refused (proven only on an ACL of zonedef's, at undo)");
-        free(e);
-    } else {
-        dry(sb, "ec2:DeleteNetworkAcl", rc, e, ok);
-    }
-    free(code);
-}
-
-static int at_check(void *state, const struct scn_step *s, char **report, char **err)
-{
-    struct awst *t = state;
-    *report = NULL;
-    char *action = NULL, *summary = NULL;
-    if (at_prepare(t, s, &action, &summary, err) < 0)
-        return -1;
-    struct sbuf sb = SBUF_INIT;
-    sbuf_addf(&sb, "  %s: %s\n", s->name, summary);
-    cJSON *a = cJSON_Parse(action);
-    bool ok = true;
-    char *e = NULL;
-    if (s->fault == SCN_FAULT_BLACKHOLE_ZONE) {
-        const cJSON *it;
-        struct aws_tag tg = {(char *)TAG_RUN, t->run_id};
-        char *made = NULL;
-        int rc = aws_ec2_create_acl(&t->c, t->vpc, &tg, 1, true, &made, &e);
-        if (rc == 1 && made) { /* ours, tagged, never associated: delete it again */
-            char *e2 = NULL;
-            aws_ec2_delete_acl(&t->c, made, false, NULL, &e2);
-            free(e2);
-        }
-        free(made);
-        dry(&sb, "ec2:CreateNetworkAcl (+ CreateTags)", rc, e, &ok);
-        bool first = true;
-        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(a, "subnets"))
-        {
-            const char *sub = jstr(it, "subnet");
-            struct aws_acls l;
-            size_t ai, si;
-            e = NULL;
-            if (!first || subnet_acl(&t->c, sub, &l, &ai, &si, &e) < 0) {
-                free(e);
-                e = NULL;
-                continue;
-            }
-            first = false;
-            rc = aws_ec2_replace_assoc(&t->c, l.v[ai].assoc[si].assoc_id, l.v[ai].id, true, NULL,
-                                       &e);
-            /* onto the ACL it is on already: harmless even where DryRun is ignored */
-            dry(&sb, "ec2:ReplaceNetworkAclAssociation", rc, e, &ok);
-            e = NULL;
-            dry_delete(&t->c, &sb, &ok);
-            aws_acls_free(&l);
-        }
-        if (t->suspend_rebalance && t->asg)
-            sbuf_addf(&sb, "    %-40s %s\n", "autoscaling:Suspend/ResumeProcesses",
-                      "not provable (Auto Scaling has no DryRun)");
-    } else if (aws_host_fault(scn_fault_name(s->fault))) {
-        sbuf_addf(&sb, "    %-40s %s\n", "ssm:SendCommand (AWS-RunShellScript)",
-                  "not provable (SSM has no DryRun)");
-    } else {
-        const char **ids;
-        size_t n;
-        if (action_ids(a, &ids, &n, &e) == 0) {
-            bool stop = s->fault == SCN_FAULT_STOP_INSTANCES;
-            int rc = aws_ec2_instances_action(&t->c, stop ? "StopInstances" : "TerminateInstances",
-                                              ids, n, true, NULL, &e);
-            dry(&sb, stop ? "ec2:StopInstances" : "ec2:TerminateInstances", rc, e, &ok);
-            if (stop) {
-                e = NULL;
-                rc = aws_ec2_instances_action(&t->c, "StartInstances", ids, n, true, NULL, &e);
-                dry(&sb, "ec2:StartInstances", rc, e, &ok);
-                e = NULL;
-                struct aws_tag mark = {(char *)TAG_STOPPED, t->run_id};
-                rc = aws_ec2_create_tags(&t->c, ids, n, &mark, 1, true, &e);
-                if (rc == 1) {
-                    const char *keys[] = {TAG_STOPPED};
-                    char *e2 = NULL;
-                    aws_ec2_delete_tags(&t->c, ids, n, keys, 1, &e2);
-                    free(e2);
-                }
-                dry(&sb, "ec2:CreateTags", rc, e, &ok);
-            }
-            free(ids);
-        } else {
-            free(e);
-        }
-    }
-    cJSON_Delete(a);
-    free(action);
-    free(summary);
-    *report = sbuf_detach(&sb);
-    return ok ? 0 : zd_err(err, "step '%s': a permission is missing", s->name);
-}
-
-const struct tgt_ops tgt_aws_ops = {
-    .kind = "aws",
-    .open = at_open,
-    .close = at_close,
-    .key = at_key,
-    .supports = at_supports,
-    .resolve = at_resolve,
-    .prepare = at_prepare,
-    .apply_noted = at_apply_noted, /* instead of apply */
-    .undo = at_undo,
-    .health = at_health,
-    .check = at_check,
-    .sweep = at_sweep,
-};

@@ -375,7 +375,8 @@ static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **c
                       "%s%s: sudo needs a password (zonedef runs 'sudo -n'; give the user a "
                       "NOPASSWD sudo rule)",
                       sb.len ? "; " : "", name);
-        else if (j->status == HC_EXIT_MISSING || j->status == HC_EXIT_NOTHING)
+        else if (j->status == HC_EXIT_MISSING || j->status == HC_EXIT_NOTHING ||
+                 j->status == HC_EXIT_REFUSED)
             sbuf_addf(&sb, "%s%s: %.*s", sb.len ? "; " : "", name, (int)strcspn(eo, "\n"), eo);
         else
             sbuf_addf(&sb, "%s%s: exit %d%s%.*s", sb.len ? "; " : "", name, j->status,
@@ -423,6 +424,32 @@ static void parse_process(const char *p, const char **by, const char **what)
     }
 }
 
+/* latency: every selected host must have tc netem and free interfaces (hc_netem_ready, which
+ * changes nothing), checked before anything is applied to any host. */
+static int latency_ready(struct sshT *t, const struct scn_step *step, const size_t *idx, size_t n,
+                         char **err)
+{
+    size_t *fi = xcalloc(n, sizeof(*fi));
+    char **cmds = xcalloc(n, sizeof(*cmds));
+    int r = 0;
+    for (size_t i = 0; i < n; i++) {
+        fi[i] = t->h[idx[i]].fi;
+        cmds[i] = hc_netem_ready(step->interface);
+        if (!cmds[i])
+            r = zd_err(err, "latency: interface '%s' is not a valid name", step->interface);
+    }
+    char *e = NULL;
+    if (r == 0 && run_on(t->fleet, t->sudo, fi, cmds, n, PREFLIGHT_TIMEOUT_US, NULL, &e) < 0) {
+        r = zd_err(err, "latency needs tc netem on every host, nothing was applied: %s", e);
+        free(e);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(cmds[i]);
+    free(cmds);
+    free(fi);
+    return r;
+}
+
 static int sh_prepare(void *state, const struct scn_step *step, char **action_json, char **summary,
                       char **err)
 {
@@ -453,28 +480,9 @@ static int sh_prepare(void *state, const struct scn_step *step, char **action_js
         return zd_err(err, "%s over ssh needs target.service (the process an instance is)",
                       scn_fault_name(f));
     }
-    if (f == SCN_FAULT_LATENCY) {
-        /* checked before anything is applied; this build has no netem apply path yet */
-        size_t *fi = xcalloc(n, sizeof(*fi));
-        char **cmds = xcalloc(n, sizeof(*cmds));
-        for (size_t i = 0; i < n; i++) {
-            fi[i] = t->h[idx[i]].fi;
-            cmds[i] = hc_netem_check();
-        }
-        char *e = NULL;
-        int r = run_on(t->fleet, t->sudo, fi, cmds, n, PREFLIGHT_TIMEOUT_US, NULL, &e);
-        for (size_t i = 0; i < n; i++)
-            free(cmds[i]);
-        free(cmds);
-        free(fi);
+    if (f == SCN_FAULT_LATENCY && latency_ready(t, step, idx, n, err) < 0) {
         free(idx);
-        if (r < 0) {
-            zd_err(err, "latency needs tc netem on every host, nothing was applied: %s", e);
-            free(e);
-            return -1;
-        }
-        return zd_err(err, "latency over ssh: tc netem is there, but this build does not apply "
-                           "netem yet (nothing was applied)");
+        return -1;
     }
     unsigned seq = ++t->seq;
     uint64_t secs = step->for_us ? (step->for_us + 999999) / 1000000 : 0;
@@ -523,6 +531,19 @@ static int sh_prepare(void *state, const struct scn_step *step, char **action_js
     case SCN_FAULT_BLACKHOLE_ZONE:
         what = xasprintf("black-hole zone %s", sel->zone ? sel->zone : "(all)");
         break;
+    case SCN_FAULT_LATENCY: {
+        char b1[32], b2[32];
+        cJSON_AddNumberToObject(a, "delay_us", (double)step->delay_us);
+        cJSON_AddNumberToObject(a, "jitter_us", (double)step->jitter_us);
+        cJSON_AddNumberToObject(a, "loss", step->loss);
+        if (step->interface)
+            cJSON_AddStringToObject(a, "interface", step->interface);
+        what = xasprintf("netem delay %s (jitter %s, loss %g%%) on %s",
+                         zd_fmt_duration(step->delay_us, b1, sizeof(b1)),
+                         zd_fmt_duration(step->jitter_us, b2, sizeof(b2)), step->loss,
+                         step->interface ? step->interface : "every interface up but lo");
+        break;
+    }
     case SCN_FAULT_CPU_STRESS:
         cJSON_AddNumberToObject(a, "workers", step->workers ? step->workers : 1);
         cJSON_AddNumberToObject(a, "cpu_percent", step->cpu_percent ? step->cpu_percent : 100);
@@ -572,9 +593,11 @@ static int sh_prepare(void *state, const struct scn_step *step, char **action_js
 struct act {
     cJSON *j;
     const char *fault, *user, *key, *passenv, *known_hosts, *by, *process, *signal, *service;
-    const char *command, *undo_command;
+    const char *command, *undo_command, *interface;
     bool strict, sudo;
     unsigned for_s, deadman_s, workers, cpu_percent;
+    unsigned delay_us, jitter_us; /* latency */
+    double loss;
     size_t n;
     const char **host, **tag;
     int *port;
@@ -621,12 +644,17 @@ static int act_parse(const char *json, struct act *a, char **err)
     a->service = jstr(a->j, "service");
     a->command = jstr(a->j, "command");
     a->undo_command = jstr(a->j, "undo_command");
+    a->interface = jstr(a->j, "interface");
     a->strict = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(a->j, "strict"));
     a->sudo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a->j, "sudo"));
     a->for_s = jnum(a->j, "for_s", 86400);
     a->deadman_s = jnum(a->j, "deadman_s", 86400);
     a->workers = jnum(a->j, "workers", 256);
     a->cpu_percent = jnum(a->j, "cpu_percent", 100);
+    a->delay_us = jnum(a->j, "delay_us", 60000000);
+    a->jitter_us = jnum(a->j, "jitter_us", 60000000);
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(a->j, "loss");
+    a->loss = cJSON_IsNumber(loss) ? loss->valuedouble : 0; /* hc_netem checks the range */
     if (!kind || strcmp(kind, "ssh") != 0 || !a->fault || !a->user || !a->known_hosts)
         return zd_err(err, "the ssh action lacks kind, fault, user or known_hosts");
     const cJSON *hs = cJSON_GetObjectItemCaseSensitive(a->j, "hosts");
@@ -689,6 +717,10 @@ static int commands(const struct act *a, size_t i, uint16_t ssh_port, char **inj
     } else if (strcmp(f, "blackhole_zone") == 0) {
         *inject = hc_blackhole(tag, ssh_port);
         *undo = hc_blackhole_undo(tag);
+    } else if (strcmp(f, "latency") == 0) {
+        /* hc_netem checks the interface name and the numbers (NULL when out of range) */
+        *inject = hc_netem(tag, a->interface, a->delay_us, a->jitter_us, a->loss);
+        *undo = hc_netem_undo(tag);
     } else if (strcmp(f, "cpu_stress") == 0) {
         unsigned secs = a->deadman_s ? a->deadman_s : a->for_s + DEADMAN_SLACK_S;
         *inject = hc_cpu_stress(tag, a->workers ? a->workers : 1,
