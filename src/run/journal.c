@@ -372,30 +372,47 @@ int jn_rec_end(struct journal *j, const char *status, int exit_code, double scor
     return finish(j, &sb, err);
 }
 
+void jn_load_fill(struct cJSON *o, const struct jn_load *l)
+{
+    cJSON_AddStringToObject(o, "engine", l->engine ? l->engine : "?");
+    cJSON_AddStringToObject(o, "engine_why", l->engine_why ? l->engine_why : "");
+    cJSON_AddNumberToObject(o, "connections", l->connections);
+    cJSON_AddNumberToObject(o, "threads", l->threads);
+    cJSON_AddNumberToObject(o, "connections_opened", (double)l->conns_opened);
+    cJSON_AddNumberToObject(o, "retried", (double)l->retried);
+    cJSON_AddNumberToObject(o, "bytes_received", (double)l->bytes_received);
+    cJSON_AddNumberToObject(o, "achieved_rate", round(l->achieved_rate * 10.0) / 10.0);
+    cJSON_AddNumberToObject(o, "send_lateness_p99_us", (double)l->lateness_p99_us);
+    cJSON_AddNumberToObject(o, "send_lateness_max_us", (double)l->lateness_max_us);
+    if (l->connects) {
+        cJSON *c = cJSON_AddObjectToObject(o, "connect");
+        cJSON_AddNumberToObject(c, "count", (double)l->connects);
+        cJSON_AddNumberToObject(c, "p50_us", (double)l->connect_p50_us);
+        cJSON_AddNumberToObject(c, "p99_us", (double)l->connect_p99_us);
+    } else
+        cJSON_AddNullToObject(o, "connect");
+    if (l->tls_handshakes || l->tls_failed) {
+        cJSON *t = cJSON_AddObjectToObject(o, "tls_handshake");
+        cJSON_AddNumberToObject(t, "count", (double)l->tls_handshakes);
+        cJSON_AddNumberToObject(t, "resumed", (double)l->tls_resumed);
+        cJSON_AddNumberToObject(t, "failed", (double)l->tls_failed);
+        cJSON_AddNumberToObject(t, "p50_us", (double)l->handshake_p50_us);
+        cJSON_AddNumberToObject(t, "p99_us", (double)l->handshake_p99_us);
+    } else
+        cJSON_AddNullToObject(o, "tls_handshake");
+}
+
 int jn_rec_load(struct journal *j, const struct jn_load *l, uint64_t t_us, char **err)
 {
-    struct sbuf sb;
-    begin(&sb, "load");
-    add_str(&sb, "engine", l->engine);
-    add_str(&sb, "engine_why", l->engine_why);
-    add_u64(&sb, "connections", l->connections);
-    add_u64(&sb, "threads", l->threads);
-    add_u64(&sb, "conns_opened", l->conns_opened);
-    add_u64(&sb, "retried", l->retried);
-    add_u64(&sb, "bytes_received", l->bytes_received);
-    add_dbl(&sb, "achieved_rate", l->achieved_rate);
-    add_u64(&sb, "lateness_p99_us", l->lateness_p99_us);
-    add_u64(&sb, "lateness_max_us", l->lateness_max_us);
-    add_u64(&sb, "connects", l->connects);
-    add_u64(&sb, "connect_p50_us", l->connect_p50_us);
-    add_u64(&sb, "connect_p99_us", l->connect_p99_us);
-    add_u64(&sb, "tls_handshakes", l->tls_handshakes);
-    add_u64(&sb, "tls_resumed", l->tls_resumed);
-    add_u64(&sb, "tls_failed", l->tls_failed);
-    add_u64(&sb, "handshake_p50_us", l->handshake_p50_us);
-    add_u64(&sb, "handshake_p99_us", l->handshake_p99_us);
-    add_u64(&sb, "t_us", t_us);
-    return finish(j, &sb, err);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "load");
+    jn_load_fill(o, l);
+    cJSON_AddNumberToObject(o, "t_us", (double)t_us);
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    int rc = jn_append(j, txt, err);
+    cJSON_free(txt);
+    return rc;
 }
 
 void jn_load_free(struct jn_load *l)
@@ -432,6 +449,31 @@ static char *get_str(const cJSON *o, const char *key)
 static bool get_bool(const cJSON *o, const char *key)
 {
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+void jn_load_read(const struct cJSON *o, struct jn_load *l)
+{
+    jn_load_free(l);
+    l->engine = get_str(o, "engine");
+    l->engine_why = get_str(o, "engine_why");
+    l->connections = (uint32_t)get_u64(o, "connections");
+    l->threads = (uint32_t)get_u64(o, "threads");
+    l->conns_opened = get_u64(o, "connections_opened");
+    l->retried = get_u64(o, "retried");
+    l->bytes_received = get_u64(o, "bytes_received");
+    l->achieved_rate = get_dbl(o, "achieved_rate", 0);
+    l->lateness_p99_us = get_u64(o, "send_lateness_p99_us");
+    l->lateness_max_us = get_u64(o, "send_lateness_max_us");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "connect");
+    l->connects = get_u64(c, "count");
+    l->connect_p50_us = get_u64(c, "p50_us");
+    l->connect_p99_us = get_u64(c, "p99_us");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tls_handshake");
+    l->tls_handshakes = get_u64(t, "count");
+    l->tls_resumed = get_u64(t, "resumed");
+    l->tls_failed = get_u64(t, "failed");
+    l->handshake_p50_us = get_u64(t, "p50_us");
+    l->handshake_p99_us = get_u64(t, "p99_us");
 }
 
 static struct jn_fault *fault_for(struct jn_run *r, int step)
@@ -539,27 +581,8 @@ static int read_record(struct jn_run *r, const cJSON *o, size_t *fcap, size_t *i
         return 0;
     }
     if (strcmp(type, "load") == 0) {
-        struct jn_load *l = &r->load;
-        jn_load_free(l);
+        jn_load_read(o, &r->load);
         r->has_load = true;
-        l->engine = get_str(o, "engine");
-        l->engine_why = get_str(o, "engine_why");
-        l->connections = (uint32_t)get_u64(o, "connections");
-        l->threads = (uint32_t)get_u64(o, "threads");
-        l->conns_opened = get_u64(o, "conns_opened");
-        l->retried = get_u64(o, "retried");
-        l->bytes_received = get_u64(o, "bytes_received");
-        l->achieved_rate = get_dbl(o, "achieved_rate", 0);
-        l->lateness_p99_us = get_u64(o, "lateness_p99_us");
-        l->lateness_max_us = get_u64(o, "lateness_max_us");
-        l->connects = get_u64(o, "connects");
-        l->connect_p50_us = get_u64(o, "connect_p50_us");
-        l->connect_p99_us = get_u64(o, "connect_p99_us");
-        l->tls_handshakes = get_u64(o, "tls_handshakes");
-        l->tls_resumed = get_u64(o, "tls_resumed");
-        l->tls_failed = get_u64(o, "tls_failed");
-        l->handshake_p50_us = get_u64(o, "handshake_p50_us");
-        l->handshake_p99_us = get_u64(o, "handshake_p99_us");
         return 0;
     }
     if (strcmp(type, "end") == 0) {

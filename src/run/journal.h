@@ -97,6 +97,11 @@ struct jn_load {
     uint64_t tls_handshakes, tls_resumed, tls_failed, handshake_p50_us, handshake_p99_us;
 };
 int jn_rec_load(struct journal *j, const struct jn_load *l, uint64_t t_us, char **err);
+/* The load's fields as result.json has them (the record uses the same shape): added to the
+ * object o; and read back from such an object (missing fields are 0 / NULL). */
+struct cJSON;
+void jn_load_fill(struct cJSON *o, const struct jn_load *l);
+void jn_load_read(const struct cJSON *o, struct jn_load *l);
 /* Frees the strings of l and zeroes it. */
 void jn_load_free(struct jn_load *l);
 

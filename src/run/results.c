@@ -229,38 +229,6 @@ static cJSON *range_json(const struct ms_range *r)
     return o;
 }
 
-static cJSON *load_json(const struct jn_load *l)
-{
-    cJSON *x = cJSON_CreateObject();
-    str(x, "engine", l->engine);
-    str(x, "engine_why", l->engine_why);
-    num(x, "connections", l->connections);
-    num(x, "threads", l->threads);
-    num(x, "connections_opened", (double)l->conns_opened);
-    num(x, "retried", (double)l->retried);
-    num(x, "bytes_received", (double)l->bytes_received);
-    num(x, "achieved_rate", round(l->achieved_rate * 10.0) / 10.0);
-    num(x, "send_lateness_p99_us", (double)l->lateness_p99_us);
-    num(x, "send_lateness_max_us", (double)l->lateness_max_us);
-    if (l->connects) {
-        cJSON *c = cJSON_AddObjectToObject(x, "connect");
-        num(c, "count", (double)l->connects);
-        num(c, "p50_us", (double)l->connect_p50_us);
-        num(c, "p99_us", (double)l->connect_p99_us);
-    } else
-        cJSON_AddNullToObject(x, "connect");
-    if (l->tls_handshakes || l->tls_failed) {
-        cJSON *t = cJSON_AddObjectToObject(x, "tls_handshake");
-        num(t, "count", (double)l->tls_handshakes);
-        num(t, "resumed", (double)l->tls_resumed);
-        num(t, "failed", (double)l->tls_failed);
-        num(t, "p50_us", (double)l->handshake_p50_us);
-        num(t, "p99_us", (double)l->handshake_p99_us);
-    } else
-        cJSON_AddNullToObject(x, "tls_handshake");
-    return x;
-}
-
 char *res_to_json(const struct res_doc *d)
 {
     cJSON *o = cJSON_CreateObject();
@@ -293,7 +261,7 @@ char *res_to_json(const struct res_doc *d)
     else
         cJSON_AddNullToObject(o, "final_steady_state");
     if (d->has_load)
-        cJSON_AddItemToObject(o, "load", load_json(&d->load));
+        jn_load_fill(cJSON_AddObjectToObject(o, "load"), &d->load);
     else
         cJSON_AddNullToObject(o, "load");
     cJSON *fa = cJSON_AddArrayToObject(o, "faults");
@@ -427,34 +395,6 @@ static void range_read(const cJSON *o, struct ms_range *r)
     r->max_us = gu(o, "max_us");
 }
 
-static void load_read(const cJSON *x, struct res_doc *d)
-{
-    if (!cJSON_IsObject(x))
-        return;
-    struct jn_load *l = &d->load;
-    d->has_load = true;
-    l->engine = gs(x, "engine");
-    l->engine_why = gs(x, "engine_why");
-    l->connections = (uint32_t)gu(x, "connections");
-    l->threads = (uint32_t)gu(x, "threads");
-    l->conns_opened = gu(x, "connections_opened");
-    l->retried = gu(x, "retried");
-    l->bytes_received = gu(x, "bytes_received");
-    l->achieved_rate = gd(x, "achieved_rate");
-    l->lateness_p99_us = gu(x, "send_lateness_p99_us");
-    l->lateness_max_us = gu(x, "send_lateness_max_us");
-    const cJSON *c = item(x, "connect");
-    l->connects = gu(c, "count");
-    l->connect_p50_us = gu(c, "p50_us");
-    l->connect_p99_us = gu(c, "p99_us");
-    const cJSON *t = item(x, "tls_handshake");
-    l->tls_handshakes = gu(t, "count");
-    l->tls_resumed = gu(t, "resumed");
-    l->tls_failed = gu(t, "failed");
-    l->handshake_p50_us = gu(t, "p50_us");
-    l->handshake_p99_us = gu(t, "p99_us");
-}
-
 int res_parse(const char *text, struct res_doc *d, char **err)
 {
     memset(d, 0, sizeof(*d));
@@ -482,7 +422,8 @@ int res_parse(const char *text, struct res_doc *d, char **err)
     d->exit_code = (int)gd(o, "exit_code");
     d->reason = gs(o, "reason");
     d->passed = cJSON_IsTrue(item(o, "passed"));
-    load_read(item(o, "load"), d);
+    if ((d->has_load = cJSON_IsObject(item(o, "load"))))
+        jn_load_read(item(o, "load"), &d->load);
     range_read(item(o, "baseline"), &d->baseline);
     range_read(item(o, "overall"), &d->overall);
     d->peak_error_rate = gd(o, "peak_error_rate");
