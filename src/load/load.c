@@ -216,8 +216,14 @@ static void *worker_main(void *arg)
         uint64_t rel = now - l->t0;
         bool stopping = atomic_load_explicit(&l->stop, memory_order_relaxed);
         bool sched_done = stopping;
-        /* what is due (timeouts) first: the slots it frees are refilled below */
+        /* what is due (timeouts, libcurl's timers) first: the slots it frees are refilled
+         * below, stamped no earlier than the clock read that ended the last of them */
+        uint64_t ndone = w->ndone;
         eng->expire(w, now);
+        if (w->ndone != ndone && w->done_rel > rel) {
+            rel = w->done_rel;
+            now = l->t0 + rel;
+        }
         if (l->closed_loop) {
             if (l->duration_us && rel >= l->duration_us)
                 sched_done = true;
@@ -263,9 +269,7 @@ static void *worker_main(void *arg)
             l->t0 + w->next_sched < deadline)
             deadline = l->t0 + w->next_sched;
         int n;
-        /* open loop: the next send's time is to the microsecond, so the clock again; closed
-         * loop: the deadlines are the tick and timeouts, now (a few us ago) will do */
-        uint64_t t = l->closed_loop ? now : zd_now_us();
+        uint64_t t = zd_now_us();
         if (deadline <= t) {
             n = epoll_wait(w->epfd, evs, (int)ZD_ARRAY_LEN(evs), 0);
         } else if (!w->no_pwait2) {
@@ -286,7 +290,7 @@ static void *worker_main(void *arg)
                 drain(w->efd);
                 continue;
             }
-            uint64_t ndone = w->ndone;
+            uint64_t nd = w->ndone;
             eng->event(w, &evs[i]);
             /* closed loop: the next request leaves at once, on the connection that just
              * answered (the engine reuses the most recent one) while its socket is still hot in
@@ -294,7 +298,7 @@ static void *worker_main(void *arg)
              * the clock read that ended the answer (a microsecond ago, and one clock read per
              * request fewer), never with `rel`, which is from before the wait. */
             if (l->closed_loop && w->free_head >= 0 && !stopping) {
-                uint64_t at = w->ndone != ndone ? w->done_rel : zd_now_us() - l->t0;
+                uint64_t at = w->ndone != nd ? w->done_rel : zd_now_us() - l->t0;
                 if (!(l->duration_us && at >= l->duration_us))
                     start_request(w, at, at);
             }
