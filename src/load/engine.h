@@ -191,8 +191,8 @@ struct worker {
     struct slot *slots;
     unsigned nslots, inflight;
     int free_head;
-    uint64_t ndone;    /* requests load_slot_done() has recorded */
-    uint64_t done_rel; /* when the last of them was (us since start): the clock read it took */
+    uint64_t ndone;      /* requests load_slot_done() has recorded */
+    uint64_t done_rel;   /* when the last of them was (us since start): the clock read it took */
     unsigned conns;      /* this worker's share of the connections */
     uint64_t k;          /* the next global request index this worker sends */
     uint64_t next_sched; /* its intended time (us since start); LOAD_NEVER = none (yet) */
