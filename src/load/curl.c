@@ -230,8 +230,9 @@ static void finish(struct worker *w, struct slot *s, CURLcode rc)
     load_slot_done(w, s, o, (uint64_t)got);
 }
 
-static void c_send(struct worker *w, struct slot *s)
+static void c_send(struct worker *w, struct slot *s, uint64_t now)
 {
+    (void)now;
     struct cworker *c = w->eng;
     s->e.c.prereqs = 0;
     s->e.c.errbuf[0] = '\0';

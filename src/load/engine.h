@@ -85,8 +85,9 @@ struct load_engine {
     int (*worker_init)(struct worker *w, char **err);
     /* After the thread ended (nothing in flight): close connections, free everything. */
     void (*worker_free)(struct worker *w);
-    /* Starts the request in slot s (taken, stamped, counted in flight). */
-    void (*send)(struct worker *w, struct slot *s);
+    /* Starts the request in slot s (taken, stamped, counted in flight); `now` is the absolute
+     * monotonic us of a clock read a few us old at most (the engine need not read it again). */
+    void (*send)(struct worker *w, struct slot *s, uint64_t now);
     /* An epoll event on something the engine registered in w->epfd. */
     void (*event)(struct worker *w, const struct epoll_event *ev);
     /* The next absolute monotonic us at which expire() has work; LOAD_NEVER = none. */
@@ -144,6 +145,20 @@ struct load_resp_head {
 };
 bool load_resp_scan(const char *buf, size_t n, bool head_req, struct load_resp_head *out);
 
+/* The last head load_resp_scan took (one per worker). The scan's verdict depends on the head's
+ * bytes alone, so an answer that starts with the same head_len bytes is the same head: a
+ * memcmp instead of a scan (a server's answers differ, if at all, in their Date once a second). */
+#define LOAD_RESP_CACHE_MAX 512
+struct load_resp_cache {
+    size_t len; /* bytes in head; 0 = empty */
+    bool head_req;
+    struct load_resp_head r;
+    char head[LOAD_RESP_CACHE_MAX];
+};
+/* load_resp_scan, through the cache c (which it refreshes with every head it takes). */
+bool load_resp_scan_cached(struct load_resp_cache *c, const char *buf, size_t n, bool head_req,
+                           struct load_resp_head *out);
+
 extern const struct load_sockops load_sock_plain; /* net.c */
 extern const struct load_sockops load_sock_tls;   /* tls.c */
 
@@ -176,6 +191,8 @@ struct worker {
     struct slot *slots;
     unsigned nslots, inflight;
     int free_head;
+    uint64_t ndone;      /* requests load_slot_done() has recorded */
+    uint64_t done_rel;   /* when the last of them was (us since start): the clock read it took */
     unsigned conns;      /* this worker's share of the connections */
     uint64_t k;          /* the next global request index this worker sends */
     uint64_t next_sched; /* its intended time (us since start); LOAD_NEVER = none (yet) */

@@ -100,6 +100,7 @@ struct h1worker {
     struct load_list waiting; /* requests waiting for a connection */
     http_parser_settings ps;
     char *buf;
+    struct load_resp_cache rc; /* the last response head resp.c took */
 };
 
 /* ---- lists ------------------------------------------------------------------------------ */
@@ -433,7 +434,7 @@ static void response_done(struct h1worker *h, struct h1conn *c, bool keep)
 static bool fast_head(struct h1worker *h, struct h1conn *c, size_t n)
 {
     struct load_resp_head rh;
-    if (!load_resp_scan(h->buf, n, c->w->l->nobody, &rh))
+    if (!load_resp_scan_cached(&h->rc, h->buf, n, c->w->l->nobody, &rh))
         return false;
     c->got_bytes = c->headers_done = c->fast = true;
     c->status = rh.status;
@@ -514,10 +515,9 @@ static void conn_read(struct h1worker *h, struct h1conn *c)
 
 /* ---- the engine's entry points ----------------------------------------------------------- */
 
-static void h_send(struct worker *w, struct slot *s)
+static void h_send(struct worker *w, struct slot *s, uint64_t now)
 {
     struct h1worker *h = w->eng;
-    uint64_t now = zd_now_us();
     s->e.h.conn = NULL;
     s->e.h.queued = false;
     s->e.h.deadline = now + w->l->timeout_us;

@@ -134,7 +134,7 @@ static void start_request(struct worker *w, uint64_t sched_us, uint64_t now_rel)
         hist_record(w->lateness, now_rel > sched_us ? now_rel - sched_us : 0);
         pthread_mutex_unlock(&w->mu);
     }
-    w->l->eng->send(w, s);
+    w->l->eng->send(w, s, w->l->t0 + now_rel);
 }
 
 /* ---- the worker ------------------------------------------------------------------------- */
@@ -216,6 +216,14 @@ static void *worker_main(void *arg)
         uint64_t rel = now - l->t0;
         bool stopping = atomic_load_explicit(&l->stop, memory_order_relaxed);
         bool sched_done = stopping;
+        /* what is due (timeouts, libcurl's timers) first: the slots it frees are refilled
+         * below, stamped no earlier than the clock read that ended the last of them */
+        uint64_t ndone = w->ndone;
+        eng->expire(w, now);
+        if (w->ndone != ndone && w->done_rel > rel) {
+            rel = w->done_rel;
+            now = l->t0 + rel;
+        }
         if (l->closed_loop) {
             if (l->duration_us && rel >= l->duration_us)
                 sched_done = true;
@@ -253,8 +261,7 @@ static void *worker_main(void *arg)
         if (sched_done && w->inflight == 0)
             break;
 
-        /* let the engine run what is due, then wait for the next thing to do */
-        eng->expire(w, now);
+        /* wait for the next thing to do */
         uint64_t deadline = w->next_tick, ed = eng->deadline(w);
         if (ed < deadline)
             deadline = ed;
@@ -283,15 +290,19 @@ static void *worker_main(void *arg)
                 drain(w->efd);
                 continue;
             }
+            uint64_t nd = w->ndone;
             eng->event(w, &evs[i]);
             /* closed loop: the next request leaves at once, on the connection that just
              * answered (the engine reuses the most recent one) while its socket is still hot in
-             * the cache, as wrk does, not after the whole batch of events */
-            if (l->closed_loop && w->free_head >= 0 && !stopping &&
-                !(l->duration_us && rel >= l->duration_us))
-                start_request(w, rel, rel);
+             * the cache, as wrk does, not after the whole batch of events. It is stamped with
+             * the clock read that ended the answer (a microsecond ago, and one clock read per
+             * request fewer), never with `rel`, which is from before the wait. */
+            if (l->closed_loop && w->free_head >= 0 && !stopping) {
+                uint64_t at = w->ndone != nd ? w->done_rel : zd_now_us() - l->t0;
+                if (!(l->duration_us && at >= l->duration_us))
+                    start_request(w, at, at);
+            }
         }
-        eng->expire(w, zd_now_us());
     }
     tick(w, zd_now_us() - l->t0, true);
     atomic_store(&w->watermark, NEVER - 1);

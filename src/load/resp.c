@@ -17,6 +17,12 @@
  * repeated Content-Length, any other Connection value, obsolete line folding, a bare CR or LF,
  * any byte out of place. test_load checks, over a table of answers, that whatever this scan
  * takes, http-parser reads the same way (status, body length, keep-alive).
+ *
+ * Even so the scan was half of the client's user-space instructions (about 1,300 of 2,640 per
+ * request, callgrind). load_resp_scan_cached keeps the last head taken and its verdict: a
+ * response that starts with exactly those bytes gets the same verdict from a memcmp (the scan
+ * reads nothing past the head's blank line, so equal bytes cannot scan differently); any other
+ * is scanned, and taken into the cache when the scan takes it.
  */
 #include <stdint.h>
 #include <string.h>
@@ -156,5 +162,23 @@ bool load_resp_scan(const char *buf, size_t n, bool head_req, struct load_resp_h
     out->body_len = head_req || !have_len ? 0 : len;
     out->keep = keep;
     out->head_len = (size_t)(p - buf);
+    return true;
+}
+
+bool load_resp_scan_cached(struct load_resp_cache *c, const char *buf, size_t n, bool head_req,
+                           struct load_resp_head *out)
+{
+    if (c->len && c->head_req == head_req && n >= c->len && memcmp(buf, c->head, c->len) == 0) {
+        *out = c->r;
+        return true;
+    }
+    if (!load_resp_scan(buf, n, head_req, out))
+        return false;
+    if (out->head_len <= sizeof(c->head)) {
+        memcpy(c->head, buf, out->head_len);
+        c->len = out->head_len;
+        c->head_req = head_req;
+        c->r = *out;
+    }
     return true;
 }

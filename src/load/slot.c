@@ -67,6 +67,8 @@ void load_slot_done(struct worker *w, struct slot *s, enum tl_outcome o, uint64_
 {
     struct load *l = w->l;
     uint64_t now = zd_now_us() - l->t0;
+    w->done_rel = now;
+    w->ndone++;
     tl_record(l->tl, s->sched_us, o, now > s->sched_us ? now - s->sched_us : 0);
     if (s->opened || s->retried)
         tl_record_conn(l->tl, now, s->opened, s->retried);

@@ -123,6 +123,13 @@ check_eq "$E: POST with a body and a header: 20 of 20 ok" 20 "$(j post .outcomes
 check_eq "$E: POST: kept alive (the server read exactly the body)" 1 "$(j post .connections_opened)"
 load head http://127.0.0.1:19001/ --engine $E --rate 20 --duration 1s --method HEAD
 check_eq "$E: HEAD: 20 of 20 ok, no body read" "20 0" "$(j head '"\(.outcomes.ok) \(.bytes_received)"')"
+# closed loop: 4 connections, each always carrying one request, so by Little's law the mean
+# latency times the rate is 4. A request stamped before the wait that preceded its send (as
+# the engine once did) counted the wait as latency: 4.6 to 7.0; stamped late, under 4.
+load closed http://127.0.0.1:19001/ --engine $E --duration 1s --threads 1 --connections 4
+check "$E: closed loop: mean latency x rate is the 4 connections (Little's law), got $(j closed '.latency_us.mean * .outcomes.ok / .elapsed_us')" \
+    [ "$(j closed '.latency_us.mean * .outcomes.ok / .elapsed_us | (. >= 3.8 and . <= 4.2)')" = true ]
+check "$E: closed loop: every request ok" [ "$(j closed '.outcomes.ok == .requests and .requests > 100')" = true ]
 
 if need_root && command -v nft >/dev/null; then
     load ctimeout http://127.0.9.1:19010/ --engine $E --rate 20 --duration 1s --connect-timeout 200ms

@@ -163,7 +163,70 @@ static void test_cut_heads(void)
     CHECK_EQ_INT(h.status, 200);
 }
 
+/* The cached scan: a head seen before is recognised by its bytes and gets the verdict the scan
+ * gives; one byte different (status, length, keep-alive, a Date) is scanned again; a shorter
+ * read, another request method or a head the scan refuses never comes from the cache. */
+static void test_cached_scan(void)
+{
+    static struct load_resp_cache c; /* 0.5 KiB: not on the stack */
+    struct load_resp_head h, want;
+    const char *a = NGINX "Content-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n";
+    CHECK(load_resp_scan(a, strlen(a), false, &want));
+    CHECK(load_resp_scan_cached(&c, a, strlen(a), false, &h));
+    CHECK_EQ_INT(c.len, want.head_len);
+    /* the same head again, with a different body after it: from the cache, the same verdict */
+    char b[512];
+    snprintf(b, sizeof(b), "%.*sXY\n", (int)want.head_len, a);
+    memset(&h, 0, sizeof(h));
+    CHECK(load_resp_scan_cached(&c, b, strlen(b), false, &h));
+    CHECK_EQ_INT(h.status, 200);
+    CHECK_EQ_INT(h.body_len, 3);
+    CHECK_EQ_INT(h.keep, 1);
+    CHECK_EQ_INT(h.head_len, want.head_len);
+    /* the same length, one byte different each time: scanned, and the verdict is the new head's */
+    const char *d[] = {
+        NGINX "Content-Length: 7\r\nConnection: keep-alive\r\n\r\nok\n",
+        NGINX "Content-Length: 3\r\nConnection: keep-alivf\r\n\r\nok\n", /* refused */
+        NGINX "Content-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n",
+    };
+    char e[512];
+    snprintf(e, sizeof(e), "%s", a);
+    e[9] = '5'; /* HTTP/1.1 500 */
+    CHECK(load_resp_scan_cached(&c, e, strlen(e), false, &h));
+    CHECK_EQ_INT(h.status, 500);
+    CHECK(load_resp_scan_cached(&c, d[0], strlen(d[0]), false, &h));
+    CHECK_EQ_INT(h.body_len, 7);
+    CHECK(!load_resp_scan_cached(&c, d[1], strlen(d[1]), false, &h));
+    CHECK(load_resp_scan_cached(&c, d[2], strlen(d[2]), false, &h));
+    CHECK_EQ_INT(h.status, 200);
+    CHECK_EQ_INT(h.body_len, 3);
+    /* a read that stops inside the cached head is not the cached head */
+    for (size_t n = 0; n < want.head_len; n++)
+        if (load_resp_scan_cached(&c, a, n, false, &h)) {
+            fprintf(stderr, "    a head cut at %zu bytes was taken\n", n);
+            CHECK(!"a cut head is not taken from the cache");
+            break;
+        }
+    /* the same bytes answering a HEAD request: no body, whatever the cache holds */
+    CHECK(load_resp_scan_cached(&c, a, strlen(a), true, &h));
+    CHECK_EQ_INT(h.body_len, 0);
+    CHECK(load_resp_scan_cached(&c, a, strlen(a), false, &h));
+    CHECK_EQ_INT(h.body_len, 3);
+    /* a head too long for the cache is still scanned right, every time */
+    char big[2048];
+    int off = snprintf(big, sizeof(big), "HTTP/1.1 404 Not Found\r\nX-Pad: ");
+    memset(big + off, 'p', 900);
+    snprintf(big + off + 900, sizeof(big) - (size_t)off - 900, "\r\nContent-Length: 1\r\n\r\nx");
+    for (int i = 0; i < 2; i++) {
+        CHECK(load_resp_scan_cached(&c, big, strlen(big), false, &h));
+        CHECK_EQ_INT(h.status, 404);
+        CHECK_EQ_INT(h.body_len, 1);
+    }
+    CHECK(load_resp_scan_cached(&c, a, strlen(a), false, &h));
+    CHECK_EQ_INT(h.status, 200);
+}
+
 int main(void)
 {
-    TH_RUN(test_scan_agrees_with_http_parser, test_cut_heads);
+    TH_RUN(test_scan_agrees_with_http_parser, test_cut_heads, test_cached_scan);
 }
