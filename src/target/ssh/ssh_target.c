@@ -347,9 +347,10 @@ static int sh_health(void *state, struct tgt_inventory *inv, char **err)
 /* ---- running commands ---- */
 
 /* Runs cmds[i] on fleet host hosts[i] (root through sudo when asked); -1 with *err naming every
- * host that failed. */
-static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **cmds, size_t n,
-                  uint64_t timeout_us, uint64_t *done_us, char **err)
+ * host that failed. outs (may be NULL): each command's stdout (caller frees; NULL when it did
+ * not run). */
+static int run_on_out(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **cmds, size_t n,
+                      uint64_t timeout_us, uint64_t *done_us, char **outs, char **err)
 {
     struct ssh_job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
     char **wrapped = xcalloc(n ? n : 1, sizeof(*wrapped));
@@ -364,10 +365,17 @@ static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **c
         struct ssh_job *j = &jobs[i];
         if (done_us)
             done_us[i] = j->done_us;
+        if (outs) {
+            outs[i] = j->out;
+            j->out = NULL;
+        }
         if (!j->error && j->status == 0)
             continue;
         const char *name = ssh_fleet_name(fl, j->host);
-        const char *eo = j->errout && *j->errout ? j->errout : j->out ? j->out : "";
+        const char *so = outs ? outs[i] : j->out;
+        if (so && zd_str_has_prefix(so, "deadman ")) /* the switch's line, not the failure */
+            so = strchr(so, '\n') ? strchr(so, '\n') + 1 : "";
+        const char *eo = j->errout && *j->errout ? j->errout : so ? so : "";
         if (j->error)
             sbuf_addf(&sb, "%s%s: %s", sb.len ? "; " : "", name, j->error);
         else if (sudo && hc_sudo_needs_password(eo))
@@ -393,6 +401,12 @@ static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **c
     }
     sbuf_free(&sb);
     return 0;
+}
+
+static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **cmds, size_t n,
+                  uint64_t timeout_us, uint64_t *done_us, char **err)
+{
+    return run_on_out(fl, sudo, hosts, cmds, n, timeout_us, done_us, NULL, err);
 }
 
 /* ---- prepare ---- */
@@ -749,7 +763,58 @@ static struct ssh_fleet *fleet_for(struct sshT *t, const struct act *a, size_t *
     return fl;
 }
 
-static int sh_apply(void *state, const char *action_json, char **err)
+/* The note of an apply (journaled with its "applied" record): what each host's dead-man's switch
+ * said when armed, "deadman TAG=PID:START TAG=systemd ...", from the first line of each host's
+ * output ("deadman pid PID START" / "deadman systemd UNIT"). NULL when no switch was armed. */
+static char *deadman_note(const struct act *a, char **outs)
+{
+    struct sbuf sb = SBUF_INIT;
+    for (size_t i = 0; i < a->n; i++) {
+        long pid = 0;
+        char start[24], unit[64];
+        if (!outs[i])
+            continue;
+        if (sscanf(outs[i], "deadman pid %ld %20[0-9]", &pid, start) == 2 && pid > 1)
+            sbuf_addf(&sb, "%s%s=%ld:%s", sb.len ? " " : "deadman ", a->tag[i], pid, start);
+        else if (sscanf(outs[i], "deadman systemd %63[a-z0-9_-]", unit) == 1)
+            sbuf_addf(&sb, "%s%s=systemd", sb.len ? " " : "deadman ", a->tag[i]);
+    }
+    if (!sb.len) {
+        sbuf_free(&sb);
+        return NULL;
+    }
+    return sbuf_detach(&sb);
+}
+
+/* The pid and start time deadman_note recorded for tag, from a journaled note; false when it has
+ * none (no note, a systemd timer, a crash before the "applied" record). Only digits are taken. */
+static bool note_pid(const char *note, const char *tag, long *pid, char *start, size_t n)
+{
+    if (!note || !zd_str_has_prefix(note, "deadman "))
+        return false;
+    size_t tl = strlen(tag);
+    for (const char *p = note + 8; *p;) {
+        const char *e = p + strcspn(p, " ");
+        if ((size_t)(e - p) > tl && strncmp(p, tag, tl) == 0 && p[tl] == '=') {
+            char *end = NULL;
+            long v = strtol(p + tl + 1, &end, 10);
+            if (end && *end == ':' && v > 1) {
+                size_t sl = strspn(end + 1, "0123456789");
+                if (sl >= 1 && sl < n) {
+                    memcpy(start, end + 1, sl);
+                    start[sl] = '\0';
+                    *pid = v;
+                    return true;
+                }
+            }
+            return false;
+        }
+        p = *e ? e + 1 : e;
+    }
+    return false;
+}
+
+static int sh_apply_noted(void *state, const char *action_json, char **note, char **err)
 {
     struct sshT *t = state;
     struct act a;
@@ -759,6 +824,7 @@ static int sh_apply(void *state, const char *action_json, char **err)
     }
     size_t *fi = xcalloc(a.n, sizeof(*fi));
     char **cmds = xcalloc(a.n, sizeof(*cmds));
+    char **outs = xcalloc(a.n, sizeof(*outs));
     struct ssh_fleet *fl = fleet_for(t, &a, fi, err);
     int rc = fl ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < a.n; i++) {
@@ -768,8 +834,9 @@ static int sh_apply(void *state, const char *action_json, char **err)
             break;
         }
         if (undo && a.deadman_s) {
+            /* the switch's one line ("deadman pid PID START") comes first in the output */
             char *arm = hc_deadman_arm(a.tag[i], undo, a.deadman_s);
-            cmds[i] = xasprintf("(%s\n) >/dev/null && (%s\n)", arm, inj);
+            cmds[i] = xasprintf("(%s\n) && (%s\n)", arm, inj);
             free(arm);
             free(inj);
         } else {
@@ -784,11 +851,18 @@ static int sh_apply(void *state, const char *action_json, char **err)
             t->last_apply_us = xcalloc(a.n, sizeof(*t->last_apply_us));
             t->nlast = a.n;
         }
-        rc = run_on(fl, a.sudo, fi, cmds, a.n, timeout, t ? t->last_apply_us : NULL, err);
+        rc = run_on_out(fl, a.sudo, fi, cmds, a.n, timeout, t ? t->last_apply_us : NULL, outs,
+                        err);
+        /* also when some host failed: the switches that were armed are in the journal */
+        if (note && a.deadman_s)
+            *note = deadman_note(&a, outs);
     }
-    for (size_t i = 0; i < a.n; i++)
+    for (size_t i = 0; i < a.n; i++) {
         free(cmds[i]);
+        free(outs[i]);
+    }
     free(cmds);
+    free(outs);
     free(fi);
     if (fl && (!t || fl != t->fleet))
         ssh_fleet_free(fl);
@@ -796,7 +870,7 @@ static int sh_apply(void *state, const char *action_json, char **err)
     return rc;
 }
 
-static int sh_undo(void *state, const char *action_json, char **err)
+static int sh_undo_noted(void *state, const char *action_json, const char *note, char **err)
 {
     struct sshT *t = state;
     struct act a;
@@ -819,7 +893,20 @@ static int sh_undo(void *state, const char *action_json, char **err)
         free(inj);
         if (!undo)
             continue;
+        /* the switch is cancelled from its file on the host and from the journaled pid and
+         * start time (the file may be gone); each only kills what still matches */
         char *cancel = a.deadman_s ? hc_deadman_cancel(a.tag[i]) : NULL;
+        long pid = 0;
+        char start[24];
+        if (cancel && note_pid(note, a.tag[i], &pid, start, sizeof(start))) {
+            char *byp = hc_deadman_cancel_pid(a.tag[i], pid, start);
+            if (byp) {
+                char *both = xasprintf("(%s\n) && (%s\n)", cancel, byp);
+                free(cancel);
+                free(byp);
+                cancel = both;
+            }
+        }
         cmds[nc] = cancel ? xasprintf("(%s\n) && (%s\n) >/dev/null", undo, cancel) : xstrdup(undo);
         cfi[nc++] = i;
         free(cancel);
@@ -847,6 +934,11 @@ static int sh_undo(void *state, const char *action_json, char **err)
     return rc;
 }
 
+static int sh_undo(void *state, const char *action_json, char **err)
+{
+    return sh_undo_noted(state, action_json, NULL, err);
+}
+
 const struct tgt_ops tgt_ssh_ops = {
     .kind = "ssh",
     .open = sh_open,
@@ -855,7 +947,8 @@ const struct tgt_ops tgt_ssh_ops = {
     .supports = sh_supports,
     .resolve = sh_resolve,
     .prepare = sh_prepare,
-    .apply = sh_apply,
+    .apply_noted = sh_apply_noted, /* instead of apply: the switches' pids go to the journal */
     .undo = sh_undo,
+    .undo_noted = sh_undo_noted,
     .health = sh_health,
 };
