@@ -73,6 +73,14 @@ act=$(jq -c 'select(.type=="intent") | .action' "$TMP/r-faults/journal.jsonl" | 
 check_contains "the journal holds structured actions (host, port, tag)" "$act" '"port":22,"zone":"b","tag":"zd'
 check_not_contains "  ...and no command text" "$act" "nft"
 
+# ---- host tags: a step's tags pick only the hosts that carry them ------------------------------
+scen tagged '[{ "at": "1s", "fault": "exec", "tags": { "role": "db" }, "command": "hostname -I | tr -d \" \\n\" > '"$OBS"'/tag.$(hostname -I | tr -d \" \")" }]'
+sed -i 's/"10.213.1.1"/{ "host": "10.213.1.1", "tags": { "role": "db" } }/; s/"10.213.3.2"/{ "host": "10.213.3.2", "tags": { "role": "db", "disk": "ssd" } }/; s/"10.213.2.1"/{ "host": "10.213.2.1", "tags": { "role": "web" } }/' "$TMP/tagged.json"
+run_zd out rc run "$TMP/tagged.json" --out "$TMP/r-tagged"
+check_eq "a step selecting by tags runs (exit 0)" 0 "$rc"
+check_eq "  ...on exactly the two hosts tagged role=db" "tag.10.213.1.1 tag.10.213.3.2" "$(cd "$OBS" && ls tag.* | sort | paste -sd' ')"
+check_contains "  ...and the journal's action names those two hosts" "$(jq -c 'select(.type=="intent") | [.action.hosts[].host]' "$TMP/r-tagged/journal.jsonl")" '["10.213.1.1","10.213.3.2"]'
+
 # ---- hostile values stay literal -------------------------------------------------------------
 k=0
 for v in "'; touch $OBS/pwned; '" '$(touch '"$OBS"'/pwned)' '`touch '"$OBS"'/pwned`' "\"; touch $OBS/pwned; \"" "x' \"\$(touch $OBS/pwned)\" '"; do

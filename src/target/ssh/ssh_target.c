@@ -22,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +44,8 @@
 struct host {
     char *zone, *host;
     int port;
+    struct scn_kv *tags; /* the scenario's, borrowed copies (freed with the host) */
+    size_t ntags;
     size_t fi; /* index in the fleet */
 };
 
@@ -118,6 +119,11 @@ static void st_free(struct sshT *t)
     for (size_t i = 0; i < t->nh; i++) {
         free(t->h[i].zone);
         free(t->h[i].host);
+        for (size_t k = 0; k < t->h[i].ntags; k++) {
+            free(t->h[i].tags[k].key);
+            free(t->h[i].tags[k].value);
+        }
+        free(t->h[i].tags);
     }
     free(t->h);
     for (size_t i = 0; i < t->nzones; i++)
@@ -184,6 +190,13 @@ static int sh_open(const struct scn_target *cfg, void **state, char **err)
             h->zone = xstrdup(cfg->zones[z].name);
             h->host = host;
             h->port = port;
+            size_t nt = cfg->zones[z].host_tags ? cfg->zones[z].host_ntags[k] : 0;
+            h->tags = nt ? xcalloc(nt, sizeof(*h->tags)) : NULL;
+            for (size_t m = 0; m < nt; m++) {
+                h->tags[m].key = xstrdup(cfg->zones[z].host_tags[k][m].key);
+                h->tags[m].value = xstrdup(cfg->zones[z].host_tags[k][m].value);
+            }
+            h->ntags = nt;
             h->fi = ssh_fleet_add(t->fleet, host, port);
         }
     }
@@ -411,18 +424,6 @@ static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **c
 
 /* ---- prepare ---- */
 
-static size_t pick_count(size_t n, uint32_t count, double percent)
-{
-    size_t k = n;
-    if (count)
-        k = count;
-    else if (percent > 0)
-        k = (size_t)ceil((double)n * percent / 100.0);
-    if (k < 1 && n)
-        k = 1;
-    return k > n ? n : k;
-}
-
 static void parse_process(const char *p, const char **by, const char **what)
 {
     if (zd_str_has_prefix(p, "pidfile:")) {
@@ -442,8 +443,6 @@ static int sh_prepare(void *state, const struct scn_step *step, char **action_js
 {
     struct sshT *t = state;
     const struct scn_select *sel = &step->sel;
-    if (sel->ntags)
-        return zd_err(err, "ssh hosts carry no tags: select them by zone, count or percent");
     if (sel->zone) {
         bool known = false;
         for (size_t z = 0; z < t->nzones; z++)
@@ -453,10 +452,11 @@ static int sh_prepare(void *state, const struct scn_step *step, char **action_js
     }
     size_t *idx = xcalloc(t->nh ? t->nh : 1, sizeof(*idx)), n = 0;
     for (size_t i = 0; i < t->nh; i++)
-        if (!sel->zone || strcmp(t->h[i].zone, sel->zone) == 0)
+        if ((!sel->zone || strcmp(t->h[i].zone, sel->zone) == 0) &&
+            scn_tags_match(t->h[i].tags, t->h[i].ntags, sel))
             idx[n++] = i;
     if (step->fault != SCN_FAULT_BLACKHOLE_ZONE)
-        n = pick_count(n, sel->count, sel->percent);
+        n = scn_pick_count(n, sel);
     if (n == 0) {
         free(idx);
         return zd_err(err, "no host in the selection");
