@@ -207,6 +207,29 @@ static int sh_open(const struct scn_target *cfg, void **state, char **err)
         st_free(t);
         return -1;
     }
+    /* one shell per host for the run (as root through sudo -n when asked), so that applying a
+     * fault later is one write per host */
+    if (ssh_fleet_shells(t->fleet, t->sudo ? "exec sudo -n /bin/sh" : "exec /bin/sh",
+                         PREFLIGHT_TIMEOUT_US, &e) < 0) {
+        bool pw = false;
+        struct sbuf sb = SBUF_INIT;
+        for (char *save = NULL, *l = strtok_r(e, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            if (t->sudo && hc_sudo_needs_password(l)) {
+                pw = true;
+                const char *hp = strstr(l, ": "); /* "host:port: ..." */
+                sbuf_addf(&sb, "\n%.*s: sudo needs a password (zonedef runs 'sudo -n'; give "
+                               "the user a NOPASSWD sudo rule)",
+                          (int)(hp ? (size_t)(hp - l) : strlen(l)), l);
+            } else {
+                sbuf_addf(&sb, "\n%s", l);
+            }
+        }
+        zd_err(err, "cannot use every host, nothing was applied:%s", sbuf_str(&sb));
+        sbuf_free(&sb);
+        free(e);
+        st_free(t);
+        return pw ? -2 : -1; /* a sudo rule is the configuration's: invalid input */
+    }
     *state = t;
     return 0;
 }
@@ -368,7 +391,8 @@ static int run_on_out(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char
     struct ssh_job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
     char **wrapped = xcalloc(n ? n : 1, sizeof(*wrapped));
     for (size_t i = 0; i < n; i++) {
-        wrapped[i] = hc_privileged(cmds[i], sudo);
+        /* a host's long-lived shell already runs as root when sudo is asked for */
+        wrapped[i] = hc_privileged(cmds[i], sudo && !ssh_fleet_has_shell(fl, hosts[i]));
         jobs[i].host = hosts[i];
         jobs[i].cmd = wrapped[i];
     }
