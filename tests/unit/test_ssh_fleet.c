@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,6 +147,7 @@ static void test_shells(void)
     char *conf = xasprintf("%s/conf", dir);
     pid_t sshd = fork();
     if (sshd == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* gone with the test, even if it crashes */
         execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", conf, (char *)NULL);
         _exit(127);
     }
@@ -169,6 +171,10 @@ static void test_shells(void)
             usleep(100000);
     }
     CHECK_EQ_INT(up, 0);
+    if (up != 0) {
+        fprintf(stderr, "    connect: %s\n", err ? err : "?");
+        goto out;
+    }
     CHECK_EQ_INT(ssh_fleet_shells(f, "exec /bin/sh", 5000000, &err), 0);
     CHECK(ssh_fleet_has_shell(f, 0));
     char *fake = xasprintf("printf '\\nzd_end_0000000000000000_1 0\\n'; echo after");
@@ -230,6 +236,7 @@ static void test_shells(void)
                  -1);
     CHECK_CONTAINS(err, "127.0.0.1:19591: the shell on the host ended");
     CHECK_CONTAINS(err, ": no shell for you"); /* the last line of its stderr */
+out:
     free(err);
     ssh_fleet_free(f);
     /* the two sleeps the host was left with end by themselves: wait for them (bounded) */

@@ -504,6 +504,30 @@ static int tcp_start(struct ssh_fleet *f, struct conn *c, uint64_t now)
     return 0;
 }
 
+/* Sets the method preference of one kind to the names of want that this libssh2 supports:
+ * libssh2_session_method_pref drops the others itself, with an overlapping memcpy (ASan
+ * stops there), so it only ever gets names it knows. */
+static void method_pref(LIBSSH2_SESSION *s, int kind, const char *want)
+{
+    const char **algs = NULL;
+    int n = libssh2_session_supported_algs(s, kind, &algs);
+    struct sbuf sb = SBUF_INIT;
+    for (const char *p = want; *p;) {
+        size_t l = strcspn(p, ",");
+        for (int i = 0; i < n; i++)
+            if (strlen(algs[i]) == l && strncmp(algs[i], p, l) == 0) {
+                sbuf_addf(&sb, "%s%.*s", sb.len ? "," : "", (int)l, p);
+                break;
+            }
+        p += l + (p[l] == ',');
+    }
+    if (n > 0)
+        libssh2_free(s, (void *)algs);
+    if (sb.len)
+        libssh2_session_method_pref(s, kind, sbuf_str(&sb));
+    sbuf_free(&sb);
+}
+
 static void session_start(struct conn *c)
 {
     c->s = libssh2_session_init();
@@ -512,12 +536,12 @@ static void session_start(struct conn *c)
         return;
     }
     libssh2_session_set_blocking(c->s, 0);
-    libssh2_session_method_pref(c->s, LIBSSH2_METHOD_KEX,
-                                "curve25519-sha256,curve25519-sha256@libssh.org,"
-                                "ecdh-sha2-nistp256,diffie-hellman-group14-sha256");
-    libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY,
-                                "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
-                                "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+    method_pref(c->s, LIBSSH2_METHOD_KEX,
+                "curve25519-sha256,curve25519-sha256@libssh.org,"
+                "ecdh-sha2-nistp256,diffie-hellman-group14-sha256");
+    method_pref(c->s, LIBSSH2_METHOD_HOSTKEY,
+                "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
+                "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
     c->st = C_HANDSHAKE;
 }
 
