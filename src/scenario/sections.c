@@ -219,8 +219,7 @@ static void parse_ssh_zones(struct ctx *c, const cJSON *z, const char *path, siz
                     zone->host_ntags = xcalloc(hcap, sizeof(*zone->host_ntags));
                 } else if (zone->host_tags && hcap != old) {
                     zone->host_tags = xrealloc(zone->host_tags, hcap * sizeof(*zone->host_tags));
-                    zone->host_ntags =
-                        xrealloc(zone->host_ntags, hcap * sizeof(*zone->host_ntags));
+                    zone->host_ntags = xrealloc(zone->host_ntags, hcap * sizeof(*zone->host_ntags));
                     memset(zone->host_tags + old, 0, (hcap - old) * sizeof(*zone->host_tags));
                     memset(zone->host_ntags + old, 0, (hcap - old) * sizeof(*zone->host_ntags));
                 }

@@ -182,10 +182,11 @@ static void test_shells(void)
     struct ssh_job j[] = {
         {.host = 0, .cmd = "echo out; echo err >&2; exit 7"},
         {.host = 0, .cmd = "cd /; x=1; echo $x"},
-        {.host = 0, .cmd = "pwd; echo \"${x:-unset}\""}, /* the previous one's cd and x did not stay */
-        {.host = 0, .cmd = "if then"},                  /* a syntax error: the shell lives on */
+        {.host = 0,
+         .cmd = "pwd; echo \"${x:-unset}\""}, /* the previous one's cd and x did not stay */
+        {.host = 0, .cmd = "if then"},        /* a syntax error: the shell lives on */
         {.host = 0, .cmd = fake},
-        {.host = 0, .cmd = "printf abc"},               /* no newline at the end */
+        {.host = 0, .cmd = "printf abc"}, /* no newline at the end */
         {.host = 0, .cmd = "head -c 200000 /dev/zero | tr '\\0' x; echo; echo tail >&2"},
         {.host = 0, .cmd = hostile},
         {.host = 0, .cmd = "cat; echo read-nothing"}, /* stdin is /dev/null, not the shell's */
@@ -231,9 +232,9 @@ static void test_shells(void)
     ssh_jobs_free(&d, 1);
     /* a shell that cannot start says why */
     CHECK_EQ_INT(ssh_fleet_connect(f, &err), 0);
-    CHECK_EQ_INT(ssh_fleet_shells(f, "echo first >&2; echo 'no shell for you' >&2; exit 1",
-                                  5000000, &err),
-                 -1);
+    CHECK_EQ_INT(
+        ssh_fleet_shells(f, "echo first >&2; echo 'no shell for you' >&2; exit 1", 5000000, &err),
+        -1);
     CHECK_CONTAINS(err, "127.0.0.1:19591: the shell on the host ended");
     CHECK_CONTAINS(err, ": no shell for you"); /* the last line of its stderr */
 out:

@@ -63,7 +63,7 @@ struct conn {
     bool shell, want_shell;
     bool corked;       /* TCP_CORK set while a pass of commands is written */
     uint64_t ended_us; /* when sshd said the shell had ended (its EOF may come later) */
-    struct sbuf wbuf; /* the framed command being written */
+    struct sbuf wbuf;  /* the framed command being written */
     size_t woff;
     char mark[48]; /* "\n" + this command's nonce */
     size_t marklen;
@@ -904,9 +904,9 @@ static void exec_once(struct conn *c)
             }
         }
         if (sig || est != 0 || eof) {
-            char *m = sig ? xasprintf("the shell on the host ended (signal %s)", sig)
-                          : est ? xasprintf("the shell on the host ended (exit %d)", est)
-                                : xstrdup("the shell on the host ended");
+            char *m = sig   ? xasprintf("the shell on the host ended (signal %s)", sig)
+                      : est ? xasprintf("the shell on the host ended (exit %d)", est)
+                            : xstrdup("the shell on the host ended");
             if (sig)
                 libssh2_free(c->s, sig);
             job_end(c, m);

@@ -2,9 +2,11 @@
  * ssh_target: hosts over SSH behind the target ops table (target.h).
  *
  * open() connects to every host of the scenario at once (ssh_fleet: one session per host, kept
- * for the run), so a fault later costs one channel per host. A host that cannot be reached,
- * whose key is unknown or changed, or that refuses the key, fails open() by name: nothing is
- * applied to any host.
+ * for the run) and starts one shell per host on it (ssh_fleet_shells; `sudo -n /bin/sh` with
+ * sudo), so a fault later costs one write per host. A host that cannot be reached, whose key is
+ * unknown or changed, that refuses the key, or whose shell does not start (sudo that wants a
+ * password: -2, the configuration's fault) fails open() by name: nothing is applied to any host.
+ * recover (no state) uses a channel per command, wrapped in `sudo -n sh -c` when asked.
  *
  * An action ("kind":"ssh") is structured data only: the hosts (address, port, zone, and a tag
  * of ours per host), how to reach them (user, key *path*, the passphrase variable's *name*,
@@ -16,7 +18,13 @@
  * The dead-man's switch: a fault with a duration is applied as `ARM && INJECT` in one command,
  * where ARM schedules the fault's undo on the host itself (hc_deadman_arm) for DEADMAN_SLACK
  * after its planned end; undo runs `UNDO && CANCEL`, so if the undo cannot run the switch still
- * fires. recover (no state) connects to the action's hosts afresh and does the same.
+ * fires. recover (no state) connects to the action's hosts afresh and does the same. apply hands
+ * back, as the journal's note, each host's "deadman pid PID START" (deadman_note), and undo
+ * cancels from it too (hc_deadman_cancel_pid), so a switch whose file on the host is gone is
+ * still cancelled, and a pid reused since is never signalled.
+ *
+ * Hosts are selected by zone, then tags (the scenario's {"host", "tags"} entries), then count or
+ * percent (scn_tags_match, scn_pick_count: the same functions `plan` shows them with).
  */
 #include "target/target.h"
 
@@ -217,8 +225,9 @@ static int sh_open(const struct scn_target *cfg, void **state, char **err)
             if (t->sudo && hc_sudo_needs_password(l)) {
                 pw = true;
                 const char *hp = strstr(l, ": "); /* "host:port: ..." */
-                sbuf_addf(&sb, "\n%.*s: sudo needs a password (zonedef runs 'sudo -n'; give "
-                               "the user a NOPASSWD sudo rule)",
+                sbuf_addf(&sb,
+                          "\n%.*s: sudo needs a password (zonedef runs 'sudo -n'; give "
+                          "the user a NOPASSWD sudo rule)",
                           (int)(hp ? (size_t)(hp - l) : strlen(l)), l);
             } else {
                 sbuf_addf(&sb, "\n%s", l);
@@ -875,8 +884,7 @@ static int sh_apply_noted(void *state, const char *action_json, char **note, cha
             t->last_apply_us = xcalloc(a.n, sizeof(*t->last_apply_us));
             t->nlast = a.n;
         }
-        rc = run_on_out(fl, a.sudo, fi, cmds, a.n, timeout, t ? t->last_apply_us : NULL, outs,
-                        err);
+        rc = run_on_out(fl, a.sudo, fi, cmds, a.n, timeout, t ? t->last_apply_us : NULL, outs, err);
         /* also when some host failed: the switches that were armed are in the journal */
         if (note && a.deadman_s)
             *note = deadman_note(&a, outs);
