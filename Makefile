@@ -17,13 +17,13 @@ PKGS := libcurl libcjson openssl libssh2 libpcre2-8 libxml-2.0
 DEB_BUILD := gcc make pkg-config libcurl4-openssl-dev libcjson-dev libssl-dev libssh2-1-dev \
              libpcre2-dev libhttp-parser-dev libxml2-dev
 DEB_RUN := haproxy openssh-server openssh-client nftables iptables iproute2 procps curl psmisc jq
-DEB_TEST := clang libclang-rt-14-dev valgrind clang-format chromium libxml2-utils tmux python3
+DEB_TEST := clang libclang-rt-14-dev valgrind clang-format chromium libxml2-utils tmux python3 sudo
 DEB_BENCH := wrk nginx-light pssh clustershell ansible-core
 # command -> package, for the tools the tests and the demo run
 DEB_TOOLS := haproxy:haproxy sshd:openssh-server ssh-keygen:openssh-client nft:nftables \
              iptables:iptables ss:iproute2 ip:iproute2 curl:curl pkill:procps clang:clang \
              valgrind:valgrind fuser:psmisc jq:jq clang-format:clang-format chromium:chromium \
-             xmllint:libxml2-utils tmux:tmux python3:python3
+             xmllint:libxml2-utils tmux:tmux python3:python3 sudo:sudo
 
 # Recursive (=) on purpose: evaluated when a recipe runs, i.e. after `deps` installed the libs.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

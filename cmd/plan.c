@@ -168,7 +168,46 @@ static void fmt_pct(struct sbuf *sb, double f)
     sbuf_addf(sb, "%.10g%%", f * 100.0);
 }
 
-/* "zone b, 1 instance", "every zone, 50%", ... */
+/* The hosts of an ssh target a step acts on, chosen from the file the way the target chooses
+ * them (zone, then tags, then count or percent, in the file's order; blackhole_zone takes the
+ * whole zone). *n of them; the strings are the scenario's. */
+static const char **ssh_hosts(const struct scn_scenario *s, const struct scn_step *st, size_t *n)
+{
+    const struct scn_target *t = &s->target;
+    size_t total = 0;
+    for (size_t z = 0; z < t->nzones; z++)
+        total += t->zones[z].nhosts;
+    const char **v = xcalloc(total ? total : 1, sizeof(*v));
+    *n = 0;
+    for (size_t z = 0; z < t->nzones; z++) {
+        const struct scn_zone *zn = &t->zones[z];
+        if (st->sel.zone && strcmp(st->sel.zone, zn->name) != 0)
+            continue;
+        for (size_t h = 0; h < zn->nhosts; h++)
+            if (st->fault == SCN_FAULT_BLACKHOLE_ZONE ||
+                (zn->host_tags ? scn_tags_match(zn->host_tags[h], zn->host_ntags[h], &st->sel)
+                               : scn_tags_match(NULL, 0, &st->sel)))
+                v[(*n)++] = zn->hosts[h];
+    }
+    if (st->fault != SCN_FAULT_BLACKHOLE_ZONE)
+        *n = scn_pick_count(*n, &st->sel);
+    return v;
+}
+
+/* ": hosts web1, web2" for an ssh target's step (nothing for other targets). */
+static void where_hosts(struct sbuf *sb, const struct scn_scenario *s, const struct scn_step *st)
+{
+    if (s->target.kind != SCN_TARGET_SSH || st->fault == SCN_FAULT_TRAFFIC_SPIKE)
+        return;
+    size_t n = 0;
+    const char **v = ssh_hosts(s, st, &n);
+    sbuf_addf(sb, ": host%s ", n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++)
+        sbuf_addf(sb, "%s%s", i ? ", " : "", v[i]);
+    free(v);
+}
+
+/* "zone b, 1 instance", "every zone, 50%", ...; for ssh targets the hosts too */
 static void where(struct sbuf *sb, const struct scn_scenario *s, const struct scn_step *st)
 {
     if (st->fault == SCN_FAULT_TRAFFIC_SPIKE) {
@@ -176,8 +215,10 @@ static void where(struct sbuf *sb, const struct scn_scenario *s, const struct sc
         return;
     }
     sbuf_addf(sb, "%s%s", st->sel.zone ? "zone " : "every zone", st->sel.zone ? st->sel.zone : "");
-    if (!scn_fault_selects(st->fault))
+    if (!scn_fault_selects(st->fault)) {
+        where_hosts(sb, s, st);
         return;
+    }
     for (size_t i = 0; i < st->sel.ntags; i++)
         sbuf_addf(sb, ", %s=%s", st->sel.tags[i].key, st->sel.tags[i].value);
     if (st->sel.count)
@@ -186,7 +227,7 @@ static void where(struct sbuf *sb, const struct scn_scenario *s, const struct sc
         sbuf_addf(sb, ", %.10g%%", st->sel.percent);
     else
         sbuf_adds(sb, ", all instances");
-    (void)s;
+    where_hosts(sb, s, st);
 }
 
 /* What the fault does, beyond its name. */
@@ -535,6 +576,19 @@ static void json_step(struct sbuf *sb, const struct scn_scenario *s, const struc
     jstr(sb, &f, "zone", st->sel.zone);
     jnum(sb, &f, "count", st->sel.count, st->sel.count > 0);
     jnum(sb, &f, "percent", st->sel.percent, st->sel.percent > 0);
+    if (s->target.kind == SCN_TARGET_SSH && st->fault != SCN_FAULT_TRAFFIC_SPIKE) {
+        size_t n = 0;
+        const char **v = ssh_hosts(s, st, &n);
+        jkey(sb, &f, "hosts");
+        sbuf_addc(sb, '[');
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sbuf_addc(sb, ',');
+            sbuf_add_json_str(sb, v[i]);
+        }
+        sbuf_addc(sb, ']');
+        free(v);
+    }
     struct sbuf w = SBUF_INIT;
     where(&w, s, st);
     jstr(sb, &f, "where", sbuf_str(&w));

@@ -148,6 +148,8 @@ static int recover_dir(const char *state_dir, const char *dir, bool explicit_dir
             const struct tgt_ops *ops = tgt_ops_named(kind);
             if (!ops)
                 rc = zd_err(&err, "no target kind '%s' in this build", kind ? kind : "(none)");
+            else if (ops->undo_noted)
+                rc = ops->undo_noted(NULL, f->action, f->note, &err);
             else
                 rc = ops->undo(NULL, f->action, &err);
         }

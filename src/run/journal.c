@@ -628,6 +628,8 @@ static int read_record(struct jn_run *r, const cJSON *o, size_t *fcap, size_t *i
         f->applied_ok = get_bool(o, "ok");
         free(f->apply_error);
         f->apply_error = get_str(o, "error");
+        free(f->note);
+        f->note = get_str(o, "note");
         f->applied_t_us = get_u64(o, "t_us");
         f->applied_wall_us = get_u64(o, "wall_us");
     } else if (strcmp(type, "undo_intent") == 0) {
@@ -814,6 +816,7 @@ void jn_run_free(struct jn_run *r)
         free(f->summary);
         free(f->action);
         free(f->apply_error);
+        free(f->note);
         free(f->undo_error);
     }
     free(r->faults);

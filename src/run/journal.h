@@ -115,6 +115,7 @@ struct jn_fault {
     uint64_t intent_t_us, intent_wall_us;
     bool applied_seen, applied_ok;
     char *apply_error;
+    char *note; /* the "applied" record's note (tgt_ops.apply_noted); NULL when none */
     uint64_t applied_t_us, applied_wall_us;
     bool run_undo_seen;     /* the run itself wrote undo_intent */
     uint64_t run_undo_t_us; /* ...at this load-clock time */

@@ -36,6 +36,7 @@ struct step_rt {
     enum st_state state;
     bool spike;
     char *action, *summary;
+    char *note; /* what apply_noted returned, handed to undo_noted */
     uint64_t inject_us;
     uint64_t end_us;  /* when to undo; 0 = at the end of the run (instantaneous) */
     uint64_t undo_us; /* when it was undone */

@@ -137,7 +137,8 @@ static int inject(struct runner *r, struct step_rt *st)
     char *jerr = NULL;
     int jrc = jn_rec_applied(r->jn, st->idx, rc == 0, rc == 0 ? NULL : err, note, t2, zd_wall_us(),
                              &jerr);
-    free(note);
+    free(st->note);
+    st->note = note;
     if (jrc < 0) {
         free(err);
         rn_journal_failed(r, jerr);
@@ -168,6 +169,8 @@ static int undo(struct runner *r, struct step_rt *st)
     int rc = 0;
     if (st->spike)
         load_set_rate(r->load, r->base_rate, s->ramp_us);
+    else if (r->ops->undo_noted)
+        rc = r->ops->undo_noted(r->ts, st->action, st->note, &err);
     else
         rc = r->ops->undo(r->ts, st->action, &err);
     uint64_t t2 = rn_now_us(r);
@@ -646,6 +649,7 @@ static void cleanup(struct runner *r)
     res_lb_free(r->lbs, r->nlbs);
     for (size_t i = 0; i < r->nsteps; i++) {
         free(r->steps[i].action);
+        free(r->steps[i].note);
         free(r->steps[i].summary);
     }
     free(r->steps);

@@ -194,9 +194,18 @@ void scn_free(struct scn_scenario *s)
     free(t->url);
     for (size_t i = 0; i < t->nzones; i++) {
         free(t->zones[i].name);
-        for (size_t j = 0; j < t->zones[i].nhosts; j++)
+        for (size_t j = 0; j < t->zones[i].nhosts; j++) {
             free(t->zones[i].hosts[j]);
+            for (size_t k = 0; t->zones[i].host_tags && k < t->zones[i].host_ntags[j]; k++) {
+                free(t->zones[i].host_tags[j][k].key);
+                free(t->zones[i].host_tags[j][k].value);
+            }
+            if (t->zones[i].host_tags)
+                free(t->zones[i].host_tags[j]);
+        }
         free(t->zones[i].hosts);
+        free(t->zones[i].host_tags);
+        free(t->zones[i].host_ntags);
     }
     free(t->zones);
     free(t->lab_dir);

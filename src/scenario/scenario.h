@@ -53,6 +53,10 @@ struct scn_zone {
     char *name;
     char **hosts; /* ssh: "host" or "host:port"; lab: unused (the lab knows its instances) */
     size_t nhosts;
+    /* ssh: per host (parallel to hosts) its tags, from {"host": ..., "tags": {...}} entries;
+     * host_tags NULL when no host of the zone has any */
+    struct scn_kv **host_tags;
+    size_t *host_ntags;
 };
 
 struct scn_target {
@@ -154,6 +158,13 @@ struct scn_select {
     double percent; /* 0 = not given; (0, 100] */
     /* count and percent are exclusive; neither = every instance in the selection */
 };
+
+/* Whether a host's tags include every tag of the selection (all must match, key and value; true
+ * when the selection names none). */
+bool scn_tags_match(const struct scn_kv *have, size_t nhave, const struct scn_select *sel);
+/* How many of n candidates a selection takes, in order: count, or percent of n rounded up (at
+ * least 1 when n > 0), or all; never more than n. */
+size_t scn_pick_count(size_t n, const struct scn_select *sel);
 
 struct scn_step {
     char *name; /* default "<fault>@<at>" */

@@ -186,17 +186,59 @@ static void parse_ssh_zones(struct ctx *c, const cJSON *z, const char *path, siz
                 break;
             }
             char *v = NULL;
-            if (sp_str_node(c, h, hp, "host", 300, &v) > 0) {
-                if (!valid_host(v)) {
-                    sp_diag(c, sp_off_of(c, h), hp,
-                            "'%s' is not a host (write \"name\", \"name:port\" or \"[v6]:port\")",
-                            v);
-                    free(v);
-                } else {
-                    ZD_GROW(zone->hosts, hcap, zone->nhosts + 1);
-                    zone->hosts[zone->nhosts++] = v;
+            struct scn_kv *kv = NULL;
+            size_t nkv = 0;
+            int got = 0;
+            const cJSON *vn = h; /* the node the host text came from */
+            char *vp = NULL;
+            if (cJSON_IsObject(h)) {
+                /* {"host": "web1:22", "tags": {"role": "db"}}: a host with tags */
+                static const char *const hkeys[] = {"host", "tags", NULL};
+                if (sp_check_object(c, h, hp, "a host", hkeys)) {
+                    vn = sp_get(h, "host");
+                    vp = sp_path_key(hp, "host");
+                    got = sp_get_str(c, h, "host", hp, 300, &v);
+                    if (got == 0)
+                        sp_missing(c, h, hp, "host", "(the host's address, like \"web1:22\")");
+                    if (sp_get_kv(c, h, "tags", hp, 50, false, &kv, &nkv) < 0)
+                        got = -1;
                 }
+            } else {
+                got = sp_str_node(c, h, hp, "host", 300, &v);
             }
+            if (got > 0 && !valid_host(v)) {
+                sp_diag(c, sp_off_of(c, vn), vp ? vp : hp,
+                        "'%s' is not a host (write \"name\", \"name:port\" or \"[v6]:port\")", v);
+                got = -1;
+            }
+            if (got > 0) {
+                size_t old = hcap;
+                ZD_GROW(zone->hosts, hcap, zone->nhosts + 1);
+                if (nkv && !zone->host_tags) {
+                    zone->host_tags = xcalloc(hcap, sizeof(*zone->host_tags));
+                    zone->host_ntags = xcalloc(hcap, sizeof(*zone->host_ntags));
+                } else if (zone->host_tags && hcap != old) {
+                    zone->host_tags = xrealloc(zone->host_tags, hcap * sizeof(*zone->host_tags));
+                    zone->host_ntags = xrealloc(zone->host_ntags, hcap * sizeof(*zone->host_ntags));
+                    memset(zone->host_tags + old, 0, (hcap - old) * sizeof(*zone->host_tags));
+                    memset(zone->host_ntags + old, 0, (hcap - old) * sizeof(*zone->host_ntags));
+                }
+                if (zone->host_tags) {
+                    zone->host_tags[zone->nhosts] = kv;
+                    zone->host_ntags[zone->nhosts] = nkv;
+                    kv = NULL;
+                    nkv = 0;
+                }
+                zone->hosts[zone->nhosts++] = v;
+                v = NULL;
+            }
+            free(v);
+            for (size_t k = 0; k < nkv; k++) {
+                free(kv[k].key);
+                free(kv[k].value);
+            }
+            free(kv);
+            free(vp);
             free(hp);
         }
         free(zp);

@@ -48,6 +48,31 @@ bool scn_fault_selects(enum scn_fault f)
     }
 }
 
+bool scn_tags_match(const struct scn_kv *have, size_t nhave, const struct scn_select *sel)
+{
+    for (size_t k = 0; k < sel->ntags; k++) {
+        bool found = false;
+        for (size_t m = 0; m < nhave && !found; m++)
+            found = strcmp(have[m].key, sel->tags[k].key) == 0 &&
+                    strcmp(have[m].value, sel->tags[k].value) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+size_t scn_pick_count(size_t n, const struct scn_select *sel)
+{
+    size_t k = n;
+    if (sel->count)
+        k = sel->count;
+    else if (sel->percent > 0)
+        k = (size_t)ceil((double)n * sel->percent / 100.0);
+    if (k < 1 && n)
+        k = 1;
+    return k > n ? n : k;
+}
+
 /* ---- steps ---------------------------------------------------------------------------------- */
 
 #define F(x)  (1u << (x))
@@ -131,6 +156,35 @@ static void check_zone(struct ctx *c, const cJSON *n, const char *path, const ch
     sbuf_free(&sb);
 }
 
+/* An ssh step's tags must pick at least one host of the target (of its zone, when it names
+ * one): a selection that can never match anything is a mistake in the file. */
+static void check_ssh_tags(struct ctx *c, const cJSON *tn, const char *P,
+                           const struct scn_select *sel)
+{
+    const struct scn_target *t = &c->s->target;
+    size_t match = 0;
+    for (size_t z = 0; z < t->nzones; z++) {
+        const struct scn_zone *zn = &t->zones[z];
+        if (sel->zone && strcmp(sel->zone, zn->name) != 0)
+            continue;
+        for (size_t h = 0; h < zn->nhosts; h++)
+            match += zn->host_tags ? scn_tags_match(zn->host_tags[h], zn->host_ntags[h], sel)
+                                   : scn_tags_match(NULL, 0, sel);
+    }
+    if (match || !t->nzones)
+        return;
+    struct sbuf sb = SBUF_INIT;
+    for (size_t k = 0; k < sel->ntags; k++)
+        sbuf_addf(&sb, "%s%s=%s", k ? ", " : "", sel->tags[k].key, sel->tags[k].value);
+    char *tp = sp_path_key(P, "tags");
+    sp_diag(c, sp_off_of(c, tn), tp,
+            "no host of the target%s%s carries the tags %s (a host's tags: {\"host\": \"web1\", "
+            "\"tags\": {...}} in target.zones)",
+            sel->zone ? " in zone " : "", sel->zone ? sel->zone : "", sbuf_str(&sb));
+    free(tp);
+    sbuf_free(&sb);
+}
+
 static void parse_selection(struct ctx *c, const cJSON *n, const char *P, struct scn_step *st)
 {
     struct scn_select *sel = &st->sel;
@@ -139,13 +193,14 @@ static void parse_selection(struct ctx *c, const cJSON *n, const char *P, struct
         check_zone(c, sp_get(n, "zone"), zp, sel->zone);
         free(zp);
     }
-    if (sp_get(n, "tags") && c->s->target.kind != SCN_TARGET_AWS) {
+    if (sp_get(n, "tags") && c->s->target.kind == SCN_TARGET_LAB) {
         char *tp = sp_path_key(P, "tags");
         sp_diag(c, sp_key_off_of(c, sp_get(n, "tags")), tp,
-                "selecting by 'tags' needs an aws target (lab and ssh hosts have no tags)");
+                "selecting by 'tags' needs an aws or ssh target (lab instances have no tags)");
         free(tp);
-    } else {
-        sp_get_kv(c, n, "tags", P, 50, false, &sel->tags, &sel->ntags);
+    } else if (sp_get_kv(c, n, "tags", P, 50, false, &sel->tags, &sel->ntags) > 0 &&
+               c->s->target.kind == SCN_TARGET_SSH) {
+        check_ssh_tags(c, sp_get(n, "tags"), P, sel);
     }
     int hc = sp_get_u32(c, n, "count", P, 1, 100000, &sel->count);
     int hp = sp_get_num(c, n, "percent", P, 0, true, 100, false, &sel->percent);

@@ -412,3 +412,15 @@ char *hc_preflight(void)
         "else echo \"$t no\"; fi; done; if [ -d /run/systemd/system ]; then "
         "echo 'systemd yes'; else echo 'systemd no'; fi; echo \"uid $(id -u)\"");
 }
+
+char *hc_deadman_cancel_pid(const char *tag, long pid, const char *start)
+{
+    if (!hc_tag_valid(tag) || pid < 2 || pid > 0x3fffffff || !start || !*start ||
+        strlen(start) > 20 || strspn(start, "0123456789") != strlen(start))
+        return NULL;
+    return xasprintf(HC_START_FN "p=%ld; if [ \"$(st $p)\" = %s ] && tr '\\000' ' ' "
+                                 "</proc/$p/cmdline 2>/dev/null | grep -qF /tmp/zonedef-%s.dm; "
+                                 "then kill -s KILL -- -$p 2>/dev/null; echo cancelled; fi; "
+                                 "rm -f /tmp/zonedef-%s.dm; exit 0",
+                     pid, start, tag, tag);
+}

@@ -149,4 +149,11 @@ char *hc_preflight(void);
 /* "KILL" for SIGKILL, ...; NULL for a signal hostcmd does not name. */
 const char *hc_signal_name(int sig);
 
+/* Cancels the sleeper of hc_deadman_arm(tag) from what its "deadman pid PID START" line said
+ * (kept in the journal), without its file: kills the sleeper's process group only when
+ * /proc/PID still has that start time and its command line names /tmp/zonedef-<tag>.dm (a pid
+ * reused since is never signalled), removes the file. Idempotent. Prints "cancelled" when it
+ * killed it. NULL for a bad tag, a pid < 2 or a start that is not 1..20 digits. */
+char *hc_deadman_cancel_pid(const char *tag, long pid, const char *start);
+
 #endif

@@ -82,6 +82,11 @@ struct tgt_ops {
     int (*apply_noted)(void *state, const char *action_json, char **note, char **err);
     /* state may be NULL (recover after a crash). */
     int (*undo)(void *state, const char *action_json, char **err);
+    /* Optional, used instead of undo when set: the same, with the note apply_noted returned
+     * (from the journal's "applied" record; NULL when there was none: a crash before it, or an
+     * apply that failed). ssh: the dead-man's switches' pids and start times, cancelled from it
+     * as well as from the files on the hosts. */
+    int (*undo_noted)(void *state, const char *action_json, const char *note, char **err);
     /* Per-zone health as the load balancer sees it (lb_health probes, the capacity guard). */
     int (*health)(void *state, struct tgt_inventory *inv, char **err);
     /* Optional (NULL = not offered). check: what a step would act on, resolved against the real

@@ -113,4 +113,53 @@ validate
 check_eq "no file: exit 2" 2 "$RC"
 check_contains "no file: says so" "$ERR" "no file given"
 
+# ssh hosts with tags: {"host": ..., "tags": {...}} entries; a step's tags pick the hosts that
+# carry all of them (plan shows which), mistakes named with their JSON path
+cat >"$TMP/tags.json" <<'JSON'
+{ "name": "tags", "warmup": "1s", "load": { "rate": 10 },
+  "target": { "kind": "ssh", "url": "http://127.0.0.1:18000/",
+    "zones": { "a": [{"host": "10.0.0.1", "tags": {"role": "db"}}, "10.0.0.2",
+                     {"host": "10.0.0.3:2222", "tags": {"role": "db", "tier": "1"}}],
+               "b": [{"host": "10.0.1.1", "tags": {"role": "web"}}] } },
+  "steps": [
+    { "at": "1s", "fault": "exec", "tags": {"role": "db"}, "command": "true" },
+    { "at": "2s", "fault": "exec", "tags": {"role": "db", "tier": "1"}, "command": "true" },
+    { "at": "3s", "fault": "exec", "zone": "a", "count": 2, "command": "true" } ] }
+JSON
+validate "$TMP/tags.json"
+check_eq "ssh host tags: valid" 0 "$RC"
+J=$(timeout 60 "$ZD" plan --json "$TMP/tags.json")
+check_eq "plan --json: tags role=db pick the two db hosts" '["10.0.0.1","10.0.0.3:2222"]' "$(printf '%s' "$J" | jq -c '.steps[0].hosts')"
+check_eq "  ...role=db and tier=1 the one host with both" '["10.0.0.3:2222"]' "$(printf '%s' "$J" | jq -c '.steps[1].hosts')"
+check_eq "  ...no tags: zone and count as before" '["10.0.0.1","10.0.0.2"]' "$(printf '%s' "$J" | jq -c '.steps[2].hosts')"
+OUT=$(timeout 60 "$ZD" plan "$TMP/tags.json" 2>&1)
+check_match "plan's table names the chosen hosts" "$OUT" 'exec@1s +exec +every zone, role=db, all instances: hosts 10\.0\.0\.1, 10\.0\.0\.3:2222 '
+cat >"$TMP/badtags.json" <<'JSON'
+{ "name": "badtags", "warmup": "1s", "load": { "rate": 10 },
+  "target": { "kind": "ssh", "url": "http://127.0.0.1:18000/",
+    "zones": { "a": [{"host": "10.0.0.1", "tags": {"role": 3}}, {"tags": {"role": "db"}},
+                     {"host": "10.0.0.3", "tag": {}}, {"host": "bad host"},
+                     {"host": "10.0.0.4", "tags": ["x"]}],
+               "b": [{"host": "10.0.1.1", "tags": {"role": "web"}}] } },
+  "steps": [
+    { "at": "1s", "fault": "exec", "tags": {"role": "nope"}, "command": "true" },
+    { "at": "2s", "fault": "exec", "zone": "b", "tags": {"role": "db"}, "command": "true" } ] }
+JSON
+validate "$TMP/badtags.json"
+check_eq "bad host tags: exit 2" 2 "$RC"
+check_eq "  ...one line per mistake" 7 "$(printf '%s\n' "$ERR" | wc -l)"
+check_contains "  ...a tag value that is not a string" "$ERR" "badtags.json:3:60: 'role' must be a string, not a number (at \$.target.zones.a[0].tags.role)"
+check_contains "  ...a host object without host" "$ERR" "missing required key 'host' (the host's address, like \"web1:22\") (at \$.target.zones.a[1])"
+check_contains "  ...an unknown key in a host" "$ERR" "unknown key 'tag' in a host (did you mean 'tags'?) (at \$.target.zones.a[2].tag)"
+check_contains "  ...a bad address" "$ERR" "'bad host' is not a host (write \"name\", \"name:port\" or \"[v6]:port\") (at \$.target.zones.a[3].host)"
+check_contains "  ...tags that are not an object" "$ERR" "'tags' must be an object of strings, not an array (at \$.target.zones.a[4].tags)"
+check_contains "  ...a step's tags no host carries" "$ERR" "no host of the target carries the tags role=nope"
+check_contains "  ...nor in the step's zone" "$ERR" "no host of the target in zone b carries the tags role=db (a host's tags: {\"host\": \"web1\", \"tags\": {...}} in target.zones) (at \$.steps[1].tags)"
+cat >"$TMP/labtags.json" <<'JSON'
+{ "name": "labtags", "warmup": "1s", "load": { "rate": 10 }, "target": { "kind": "lab" },
+  "steps": [ { "at": "1s", "fault": "exec", "tags": {"role": "db"}, "command": "true" } ] }
+JSON
+validate "$TMP/labtags.json"
+check_contains "tags on a lab step: refused with the path" "$ERR" "selecting by 'tags' needs an aws or ssh target (lab instances have no tags) (at \$.steps[0].tags)"
+
 finish

@@ -73,6 +73,14 @@ act=$(jq -c 'select(.type=="intent") | .action' "$TMP/r-faults/journal.jsonl" | 
 check_contains "the journal holds structured actions (host, port, tag)" "$act" '"port":22,"zone":"b","tag":"zd'
 check_not_contains "  ...and no command text" "$act" "nft"
 
+# ---- host tags: a step's tags pick only the hosts that carry them ------------------------------
+scen tagged '[{ "at": "1s", "fault": "exec", "tags": { "role": "db" }, "command": "hostname -I | tr -d \" \\n\" > '"$OBS"'/tag.$(hostname -I | tr -d \" \")" }]'
+sed -i 's/"10.213.1.1"/{ "host": "10.213.1.1", "tags": { "role": "db" } }/; s/"10.213.3.2"/{ "host": "10.213.3.2", "tags": { "role": "db", "disk": "ssd" } }/; s/"10.213.2.1"/{ "host": "10.213.2.1", "tags": { "role": "web" } }/' "$TMP/tagged.json"
+run_zd out rc run "$TMP/tagged.json" --out "$TMP/r-tagged"
+check_eq "a step selecting by tags runs (exit 0)" 0 "$rc"
+check_eq "  ...on exactly the two hosts tagged role=db" "tag.10.213.1.1 tag.10.213.3.2" "$(cd "$OBS" && ls tag.* | sort | paste -sd' ')"
+check_contains "  ...and the journal's action names those two hosts" "$(jq -c 'select(.type=="intent") | [.action.hosts[].host]' "$TMP/r-tagged/journal.jsonl")" '["10.213.1.1","10.213.3.2"]'
+
 # ---- hostile values stay literal -------------------------------------------------------------
 k=0
 for v in "'; touch $OBS/pwned; '" '$(touch '"$OBS"'/pwned)' '`touch '"$OBS"'/pwned`' "\"; touch $OBS/pwned; \"" "x' \"\$(touch $OBS/pwned)\" '"; do
@@ -172,4 +180,26 @@ for i in $(seq 50); do [ -n "$(hs 10.213.3.1 'pgrep -x web')" ] && break; sleep 
 check "  ...and c1's web server runs again" [ -n "$(hs 10.213.3.1 'pgrep -x web')" ]
 run_zd out rc recover "$TMP/r-rec"
 check_eq "recover twice: nothing to do" 0 "$rc"
+# ---- SIGKILL, a switch's file gone, recover: the switch cancelled from the journal ----------
+scen dmj '[{ "at": "1s", "fault": "blackhole_zone", "zone": "b", "for": "40s" }]'
+"$ZD" run "$TMP/dmj.json" --out "$TMP/r-dmj" >"$TMP/dmj.log" 2>&1 &
+zpid=$!
+for i in $(seq 100); do grep -q '"applied"' "$TMP/r-dmj/journal.jsonl" 2>/dev/null && break; sleep 0.1; done
+kill -9 $zpid; wait $zpid 2>/dev/null
+J=$TMP/r-dmj/journal.jsonl
+tb1=$(jq -r 'select(.type=="intent") | .action.hosts[] | select(.host=="10.213.2.1") | .tag' "$J")
+tb2=$(jq -r 'select(.type=="intent") | .action.hosts[] | select(.host=="10.213.2.2") | .tag' "$J")
+note=$(jq -r 'select(.type=="applied") | .note' "$J")
+check_contains "the applied record journals b1's switch (tag=pid:start)" "$note" "$tb1="
+check_eq "  ...and both hosts' (pid and start time each)" 2 "$(printf '%s\n' "$note" | grep -oE '(^| )zd[a-z0-9_]+=[0-9]+:[0-9]+' | wc -l)"
+# the sleepers, seen from the machine (the hosts' PID namespaces are inside its own)
+sleepers() { pgrep -f "zonedef-($tb1|$tb2)\.dm" || true; }
+check_eq "  ...two sleepers armed" 2 "$(sleepers | wc -l)"
+rm -f "/tmp/zonedef-$tb1.dm"
+check "  ...b1's switch file removed (only the journal knows its pid now)" [ ! -e "/tmp/zonedef-$tb1.dm" ]
+run_zd out rc recover "$TMP/r-dmj"
+check_eq "recover exits 0" 0 "$rc"
+check_eq "  ...the black-hole is gone from both hosts" "" "$(hs 10.213.2.1 'nft list tables | grep zonedef_'; hs 10.213.2.2 'nft list tables | grep zonedef_')"
+check_eq "  ...and both sleepers are gone, b1's cancelled from the journaled pid alone" "" "$(sleepers)"
+check_eq "  ...leaving nothing behind" "" "$(residue)"
 finish

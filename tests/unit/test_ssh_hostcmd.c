@@ -213,6 +213,52 @@ static void test_deadman(void)
     CHECK(pid > 0 && !alive(pid));
 }
 
+/* The switch cancelled from the pid and start time its arm printed (what the journal keeps),
+ * with its file gone: a wrong start time (a reused pid) is never signalled, the right one is. */
+static void test_deadman_cancel_pid(void)
+{
+    char out[4096];
+    unlink("/tmp/zonedef-hctest-fired4");
+    char *c = hc_deadman_arm("hctest_dm4", "touch /tmp/zonedef-hctest-fired4", 2);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    free(c);
+    long pid = 0;
+    char start[32] = "";
+    CHECK_EQ_INT(sscanf(out, "deadman pid %ld %31s", &pid, start), 2);
+    CHECK(unlink("/tmp/zonedef-hctest_dm4.dm") == 0);
+    char wrong[40];
+    snprintf(wrong, sizeof(wrong), "%s1", start);
+    c = hc_deadman_cancel_pid("hctest_dm4", pid, wrong);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    CHECK_EQ_STR(out, ""); /* not ours by its start time: left alone */
+    free(c);
+    CHECK(alive((int)pid));
+    /* the pid of another process with its right start time: not a switch, left alone */
+    c = xasprintf("sed 's/.*) //' /proc/%d/stat | cut -d' ' -f20", getpid());
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    free(c);
+    out[strcspn(out, "\n")] = '\0';
+    c = hc_deadman_cancel_pid("hctest_dm4", getpid(), out);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    CHECK_EQ_STR(out, "");
+    free(c);
+    c = hc_deadman_cancel_pid("hctest_dm4", pid, start);
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0);
+    CHECK_EQ_STR(out, "cancelled\n");
+    CHECK_EQ_INT(sh(c, out, sizeof(out)), 0); /* idempotent */
+    CHECK_EQ_STR(out, "");
+    free(c);
+    int i;
+    for (i = 0; i < 50 && alive((int)pid); i++)
+        usleep(20000);
+    CHECK(!alive((int)pid));
+    usleep(2300000);
+    CHECK(access("/tmp/zonedef-hctest-fired4", F_OK) != 0); /* it never fired */
+    CHECK(hc_deadman_cancel_pid("hctest_dm4", 1, start) == NULL);
+    CHECK(hc_deadman_cancel_pid("hctest_dm4", pid, "12; touch /x") == NULL);
+    CHECK(hc_deadman_cancel_pid("bad tag", pid, start) == NULL);
+}
+
 /* In a network namespace of its own (root only): the table goes in, applying twice is a no-op,
  * undo takes it out, undo twice succeeds. */
 static void test_blackhole(void)
@@ -445,6 +491,6 @@ static void test_preflight(void)
 int main(void)
 {
     TH_RUN(test_quote, test_tags_and_bad_args, test_privileged_and_exec, test_signal_by_name,
-           test_cpu_stress, test_deadman, test_blackhole, test_netem_text, test_netem_ns,
-           test_preflight);
+           test_cpu_stress, test_deadman, test_deadman_cancel_pid, test_blackhole, test_netem_text,
+           test_netem_ns, test_preflight);
 }

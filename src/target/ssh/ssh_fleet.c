@@ -28,11 +28,14 @@
 #include <libssh2.h>
 
 #include "base/util.h"
+#include "target/hostcmd.h"
 
 #include "base/banned.h"
 
+#define SHELL_GRACE_US 300000ull
+
 enum cstate { C_IDLE, C_TCP, C_HANDSHAKE, C_AUTH, C_READY, C_FAILED };
-enum jstate { J_WAIT, J_OPEN, J_EXEC, J_READ, J_CLOSE, J_DONE };
+enum jstate { J_WAIT, J_OPEN, J_EXEC, J_READ, J_CLOSE, J_DONE, J_WRITE, J_SHREAD };
 
 struct conn {
     char *host;
@@ -56,6 +59,19 @@ struct conn {
     struct ssh_job *job;
     enum jstate js;
     struct sbuf out, errout;
+    /* the long-lived shell (ssh_fleet_shells): ch stays open between commands */
+    bool shell, want_shell;
+    bool corked;       /* TCP_CORK set while a pass of commands is written */
+    uint64_t ended_us; /* when sshd said the shell had ended (its EOF may come later) */
+    struct sbuf wbuf;  /* the framed command being written */
+    size_t woff;
+    char mark[48]; /* "\n" + this command's nonce */
+    size_t marklen;
+    bool marked[2];   /* the end marker seen on stdout / stderr */
+    int mstatus;      /* the exit status the stdout marker carried */
+    char tail[2][96]; /* the last bytes of each stream, for a marker split across reads */
+    size_t taillen[2];
+    size_t got[2]; /* bytes of each stream so far */
 };
 
 struct ssh_fleet {
@@ -63,6 +79,8 @@ struct ssh_fleet {
     char *user, *key, *passenv, *known_hosts;
     struct conn *c;
     size_t n, cap;
+    unsigned char seed[8]; /* of the shells' end markers */
+    unsigned long long seq;
 };
 
 static int lib_ready;
@@ -87,6 +105,13 @@ struct ssh_fleet *ssh_fleet_new(const struct ssh_opts *o)
         f->o.parallel = 32;
     if (!f->o.connect_timeout_us)
         f->o.connect_timeout_us = 10000000;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, f->seed, sizeof(f->seed)) != (ssize_t)sizeof(f->seed)) {
+        uint64_t t = zd_now_us() ^ ((uint64_t)getpid() << 32);
+        memcpy(f->seed, &t, sizeof(f->seed));
+    }
+    if (fd >= 0)
+        close(fd);
     return f;
 }
 
@@ -96,6 +121,8 @@ static void conn_close(struct conn *c)
         libssh2_channel_free(c->ch);
         c->ch = NULL;
     }
+    c->shell = c->want_shell = false;
+    c->ended_us = 0;
     if (c->agent) {
         libssh2_agent_disconnect(c->agent);
         libssh2_agent_free(c->agent);
@@ -129,6 +156,7 @@ void ssh_fleet_free(struct ssh_fleet *f)
         free(c->keytype);
         sbuf_free(&c->out);
         sbuf_free(&c->errout);
+        sbuf_free(&c->wbuf);
     }
     free(f->c);
     free(f->user);
@@ -476,6 +504,30 @@ static int tcp_start(struct ssh_fleet *f, struct conn *c, uint64_t now)
     return 0;
 }
 
+/* Sets the method preference of one kind to the names of want that this libssh2 supports:
+ * libssh2_session_method_pref drops the others itself, with an overlapping memcpy (ASan
+ * stops there), so it only ever gets names it knows. */
+static void method_pref(LIBSSH2_SESSION *s, int kind, const char *want)
+{
+    const char **algs = NULL;
+    int n = libssh2_session_supported_algs(s, kind, &algs);
+    struct sbuf sb = SBUF_INIT;
+    for (const char *p = want; *p;) {
+        size_t l = strcspn(p, ",");
+        for (int i = 0; i < n; i++)
+            if (strlen(algs[i]) == l && strncmp(algs[i], p, l) == 0) {
+                sbuf_addf(&sb, "%s%.*s", sb.len ? "," : "", (int)l, p);
+                break;
+            }
+        p += l + (p[l] == ',');
+    }
+    if (n > 0)
+        libssh2_free(s, (void *)algs);
+    if (sb.len)
+        libssh2_session_method_pref(s, kind, sbuf_str(&sb));
+    sbuf_free(&sb);
+}
+
 static void session_start(struct conn *c)
 {
     c->s = libssh2_session_init();
@@ -484,12 +536,12 @@ static void session_start(struct conn *c)
         return;
     }
     libssh2_session_set_blocking(c->s, 0);
-    libssh2_session_method_pref(c->s, LIBSSH2_METHOD_KEX,
-                                "curve25519-sha256,curve25519-sha256@libssh.org,"
-                                "ecdh-sha2-nistp256,diffie-hellman-group14-sha256");
-    libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY,
-                                "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
-                                "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+    method_pref(c->s, LIBSSH2_METHOD_KEX,
+                "curve25519-sha256,curve25519-sha256@libssh.org,"
+                "ecdh-sha2-nistp256,diffie-hellman-group14-sha256");
+    method_pref(c->s, LIBSSH2_METHOD_HOSTKEY,
+                "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
+                "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
     c->st = C_HANDSHAKE;
 }
 
@@ -641,10 +693,11 @@ static void job_end(struct conn *c, const char *error)
         j->status = -1;
         j->error = xstrdup(error);
     }
-    if (c->ch) {
+    if (c->ch && !c->shell) {
         libssh2_channel_free(c->ch);
         c->ch = NULL;
     }
+    sbuf_free(&c->wbuf);
     c->job = NULL;
     c->js = J_DONE;
 }
@@ -666,6 +719,91 @@ static int drain(struct conn *c, int stream, struct sbuf *sb)
 }
 
 static void exec_once(struct conn *c);
+
+/* ---- the long-lived shell ----
+ * A command goes to the shell as one line (quoted, so nothing in it can end the line or leave
+ * the shell waiting for more):
+ *   ( eval 'CMD' ) </dev/null; zd_s=$?; printf '\n%s %d\n' NONCE "$zd_s"; printf '\n%s\n' NONCE >&2
+ * The subshell keeps whatever CMD does (exit, cd, variables, a syntax error) away from the shell;
+ * stdin from /dev/null keeps CMD from reading the next commands. The command's stdout ends where
+ * "\nNONCE STATUS\n" starts, its stderr where "\nNONCE\n" does; the nonce is new per command
+ * (random per fleet + a counter), so no output can end a command early by accident. */
+static void shell_frame(struct ssh_fleet *f, struct conn *c, const char *cmd)
+{
+    const unsigned char *r = f->seed;
+    f->seq++;
+    snprintf(c->mark, sizeof(c->mark), "\nzd_end_%02x%02x%02x%02x%02x%02x%02x%02x_%llu", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], f->seq);
+    c->marklen = strlen(c->mark);
+    c->marked[0] = c->marked[1] = false;
+    c->taillen[0] = c->taillen[1] = 0;
+    c->got[0] = c->got[1] = 0;
+    c->mstatus = -1;
+    sbuf_free(&c->wbuf);
+    sbuf_adds(&c->wbuf, "( eval ");
+    hc_quote(&c->wbuf, cmd);
+    sbuf_addf(&c->wbuf,
+              " ) </dev/null; zd_s=$?; printf '\\n%%s %%d\\n' %s \"$zd_s\"; "
+              "printf '\\n%%s\\n' %s >&2\n",
+              c->mark + 1, c->mark + 1);
+    c->woff = 0;
+}
+
+/* n bytes (n <= 8192) of stream s (0 stdout, 1 stderr) of the shell's current command: kept (up
+ * to the maximum) and scanned for the end marker, which may be split across reads. */
+static void shell_feed(struct conn *c, int s, const char *buf, size_t n)
+{
+    struct sbuf *sb = s ? &c->errout : &c->out;
+    if (c->marked[s])
+        return; /* after the marker: output of something the command left running */
+    size_t room = sb->max ? sb->max - sb->len : n;
+    sbuf_add(sb, buf, n < room ? n : room);
+    char win[sizeof(c->tail[0]) + 8192];
+    size_t tl = c->taillen[s];
+    memcpy(win, c->tail[s], tl);
+    memcpy(win + tl, buf, n);
+    size_t wl = tl + n, base = c->got[s] - tl; /* stream offset of win[0] */
+    c->got[s] += n;
+    const char *m = memmem(win, wl, c->mark, c->marklen);
+    if (m) {
+        const char *p = m + c->marklen, *end = win + wl;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl) {
+            size_t at = base + (size_t)(m - win);
+            if (sb->len > at) {
+                sb->len = at;
+                sb->buf[at] = '\0';
+            }
+            if (s == 0) {
+                int st = -1;
+                if (*p == ' ' && sscanf(p + 1, "%d", &st) != 1)
+                    st = -1;
+                c->mstatus = st;
+            }
+            c->marked[s] = true;
+            return;
+        }
+        if ((size_t)(end - m) < sizeof(c->tail[0])) { /* the marker's start: wait for its end */
+            c->taillen[s] = (size_t)(end - m);
+            memmove(c->tail[s], m, c->taillen[s]);
+            return;
+        }
+    }
+    size_t keep = wl < c->marklen + 16 ? wl : c->marklen + 16;
+    memmove(c->tail[s], win + wl - keep, keep);
+    c->taillen[s] = keep;
+}
+
+/* The shell of c is gone or unusable: the command fails, and so does the host (its name and
+ * what happened go to the caller), never waiting for its deadline. */
+static void shell_lost(struct conn *c, const char *what)
+{
+    char *m = libssh2_channel_eof(c->ch) ? xasprintf("%s: the shell on the host ended", what)
+                                         : xasprintf("%s: %s", what, lib_error(c->s));
+    job_end(c, m);
+    fail(c, "%s", m);
+    free(m);
+}
 
 /* Steps until the command blocks: libssh2 may already hold the next packets in its buffer,
  * and then poll() would wait for a socket that has nothing more to say. */
@@ -704,7 +842,78 @@ static void exec_once(struct conn *c)
             free(m);
             return;
         }
+        if (c->want_shell) { /* the shell runs on: its channel stays for the commands */
+            c->want_shell = false;
+            c->shell = true;
+            c->job->status = 0;
+            job_end(c, NULL);
+            return;
+        }
         c->js = J_READ;
+    }
+    if (c->js == J_WRITE) {
+        while (c->woff < c->wbuf.len) {
+            ssize_t r = libssh2_channel_write(c->ch, c->wbuf.buf + c->woff, c->wbuf.len - c->woff);
+            if (r == LIBSSH2_ERROR_EAGAIN)
+                return;
+            if (r < 0) {
+                shell_lost(c, "cannot send the command");
+                return;
+            }
+            c->woff += (size_t)r;
+        }
+        c->js = J_SHREAD;
+    }
+    if (c->js == J_SHREAD) {
+        static const int streams[2] = {0, SSH_EXTENDED_DATA_STDERR};
+        char buf[8192];
+        for (int s = 0; s < 2; s++) {
+            for (;;) {
+                ssize_t r = libssh2_channel_read_ex(c->ch, streams[s], buf, sizeof(buf));
+                if (r > 0) {
+                    shell_feed(c, s, buf, (size_t)r);
+                    continue;
+                }
+                if (r == 0 || r == LIBSSH2_ERROR_EAGAIN)
+                    break;
+                shell_lost(c, "reading the output failed");
+                return;
+            }
+        }
+        if (c->marked[0] && c->marked[1]) {
+            c->job->status = c->mstatus;
+            job_end(c, NULL);
+            return;
+        }
+        /* the shell itself ended: the command cannot finish any more. sshd reports the exit
+         * at once but its EOF waits for whatever still holds the output open (a child left
+         * running), and the last of its stderr may follow the exit: wait for the EOF, at most
+         * SHELL_GRACE_US after the exit */
+        char *sig = NULL;
+        libssh2_channel_get_exit_signal(c->ch, &sig, NULL, NULL, NULL, NULL, NULL);
+        int est = libssh2_channel_get_exit_status(c->ch);
+        bool eof = libssh2_channel_eof(c->ch);
+        if ((sig || est != 0) && !eof) {
+            uint64_t now = zd_now_us();
+            if (!c->ended_us)
+                c->ended_us = now;
+            if (now - c->ended_us < SHELL_GRACE_US) {
+                if (sig)
+                    libssh2_free(c->s, sig);
+                return;
+            }
+        }
+        if (sig || est != 0 || eof) {
+            char *m = sig   ? xasprintf("the shell on the host ended (signal %s)", sig)
+                      : est ? xasprintf("the shell on the host ended (exit %d)", est)
+                            : xstrdup("the shell on the host ended");
+            if (sig)
+                libssh2_free(c->s, sig);
+            job_end(c, m);
+            fail(c, "%s", m);
+            free(m);
+        }
+        return;
     }
     if (c->js == J_READ) {
         if (drain(c, 0, &c->out) < 0 || drain(c, SSH_EXTENDED_DATA_STDERR, &c->errout) < 0) {
@@ -792,9 +1001,28 @@ size_t ssh_fleet_exec(struct ssh_fleet *f, struct ssh_job *jobs, size_t n, uint6
                 continue;
             c->job = &jobs[i];
             c->js = J_OPEN;
+            if (c->shell) {
+                shell_frame(f, c, jobs[i].cmd);
+                c->js = J_WRITE;
+                /* corked until every host of this pass has its command: see below */
+                int one = 1;
+                if (setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0)
+                    c->corked = true;
+            }
             jobs[i].started_us = now;
             running++;
             exec_step(c);
+        }
+        /* The commands of this pass leave together: while they were encrypted and written
+         * (corked), no host had started on its own; the hosts' work (which here shares the
+         * machine's cores) cannot slow down writing the later hosts' commands. */
+        for (size_t h = 0; h < f->n; h++) {
+            struct conn *c = &f->c[h];
+            if (c->corked) {
+                int zero = 0;
+                setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+                c->corked = false;
+            }
         }
         size_t np = 0;
         for (size_t h = 0; h < f->n; h++) {
@@ -808,7 +1036,9 @@ size_t ssh_fleet_exec(struct ssh_fleet *f, struct ssh_job *jobs, size_t n, uint6
                                                     "starting it",
                                                     "reading its output",
                                                     "closing the channel",
-                                                    "done"};
+                                                    "done",
+                                                    "sending it to the shell",
+                                                    "reading its output"};
                 char *m = xasprintf("no result within %s (command timeout, %s)",
                                     zd_fmt_duration(timeout_us, d, sizeof(d)), phase[c->js]);
                 job_end(c, m);
@@ -833,10 +1063,15 @@ size_t ssh_fleet_exec(struct ssh_fleet *f, struct ssh_job *jobs, size_t n, uint6
         int ms = (int)(wait / 1000) + 1;
         if (ms > 50)
             ms = 50;
-        if (poll(pf, np, ms) < 0 && errno != EINTR)
+        int pr = poll(pf, np, ms);
+        if (pr < 0 && errno != EINTR)
             break;
+        /* only the hosts whose socket is ready: a step runs libssh2 until it would block, so
+         * nothing waits in its buffers (stepping all 100 hosts on every wake-up cost the hosts
+         * a recv() each, on the cores they share); all of them when poll timed out, in case */
         for (size_t k = 0; k < np; k++)
-            exec_step(&f->c[who[k]]);
+            if (pr <= 0 || pf[k].revents || f->c[who[k]].ended_us)
+                exec_step(&f->c[who[k]]);
     }
     free(done);
     free(pf);
@@ -852,4 +1087,64 @@ void ssh_jobs_free(struct ssh_job *jobs, size_t n)
         free(jobs[i].error);
         jobs[i].out = jobs[i].errout = jobs[i].error = NULL;
     }
+}
+
+int ssh_fleet_shells(struct ssh_fleet *f, const char *shell_cmd, uint64_t timeout_us, char **err)
+{
+    size_t n = 0;
+    struct ssh_job *jobs = xcalloc(f->n ? f->n : 1, sizeof(*jobs));
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->c[i].st != C_READY || f->c[i].shell)
+            continue;
+        f->c[i].want_shell = true;
+        jobs[n].host = i;
+        jobs[n++].cmd = shell_cmd;
+    }
+    ssh_fleet_exec(f, jobs, n, timeout_us);
+    struct sbuf sb = SBUF_INIT;
+    for (size_t k = 0; k < n; k++)
+        if (jobs[k].error)
+            sbuf_addf(&sb, "%s%s: cannot start a shell: %s", sb.len ? "\n" : "",
+                      f->c[jobs[k].host].name, jobs[k].error);
+    /* then one command through each: a shell that could not start (sudo that wants a password,
+     * no /bin/sh) has ended by now, and says why on its stderr */
+    for (size_t k = 0; k < n; k++) {
+        free(jobs[k].out);
+        free(jobs[k].errout);
+        free(jobs[k].error);
+        f->c[jobs[k].host].want_shell = false;
+        jobs[k].cmd = "true";
+    }
+    ssh_fleet_exec(f, jobs, n, timeout_us);
+    for (size_t k = 0; k < n; k++) {
+        const struct ssh_job *j = &jobs[k];
+        if (!j->error && j->status == 0)
+            continue;
+        /* the last line of its stderr says why (sudo's "a password is required"; sshd's
+         * "Could not chdir to home directory" may come first) */
+        const char *eo = j->errout ? j->errout : "";
+        size_t el = strlen(eo);
+        while (el && (eo[el - 1] == '\n' || eo[el - 1] == '\r'))
+            el--;
+        size_t ls = el;
+        while (ls && eo[ls - 1] != '\n')
+            ls--;
+        sbuf_addf(&sb, "%s%s: %s%s%.*s", sb.len ? "\n" : "", f->c[j->host].name,
+                  j->error ? j->error : "the shell failed", el ? ": " : "", (int)(el - ls),
+                  eo + ls);
+    }
+    ssh_jobs_free(jobs, n);
+    free(jobs);
+    if (sb.len) {
+        zd_err(err, "%s", sbuf_str(&sb));
+        sbuf_free(&sb);
+        return -1;
+    }
+    sbuf_free(&sb);
+    return 0;
+}
+
+bool ssh_fleet_has_shell(const struct ssh_fleet *f, size_t i)
+{
+    return f->c[i].st == C_READY && f->c[i].shell;
 }

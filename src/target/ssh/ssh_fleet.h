@@ -75,6 +75,20 @@ struct ssh_job {
  * host one after the other in the order given. Every job ends within timeout_us. Returns the
  * number of jobs that did not run to the end (error set). */
 size_t ssh_fleet_exec(struct ssh_fleet *f, struct ssh_job *jobs, size_t n, uint64_t timeout_us);
+
+/* Starts on every connected host a long-lived shell (shell_cmd, run once by sshd: "exec /bin/sh",
+ * or "exec sudo -n /bin/sh" for root through sudo) on a channel of its own, kept for the run,
+ * and runs one `true` through each to prove it works. From then on ssh_fleet_exec writes each
+ * command of that host to its shell: one write, no channel to open, no session child or shell
+ * for sshd to start. Each command still has its own stdout, stderr and exit status (an end
+ * marker with a nonce per command, see shell_frame), runs in a subshell with stdin from
+ * /dev/null, and ends within the timeout (after a timeout the host's session is closed). A shell
+ * that ends (the host died, sudo wanted a password) fails its command and the host, by name.
+ * Returns 0, or -1 with *err listing each host whose shell did not start and why, with the
+ * first line of its stderr ("10.0.0.1:22: ...: sudo: a password is required"). */
+int ssh_fleet_shells(struct ssh_fleet *f, const char *shell_cmd, uint64_t timeout_us, char **err);
+/* Whether host i's commands go through its shell (then they run as the shell's user). */
+bool ssh_fleet_has_shell(const struct ssh_fleet *f, size_t i);
 void ssh_jobs_free(struct ssh_job *jobs, size_t n); /* frees the results, not jobs itself */
 
 /* OpenSSH's fingerprint text of a raw key: "SHA256:" + unpadded base64 of its SHA-256.

@@ -2,9 +2,11 @@
  * ssh_target: hosts over SSH behind the target ops table (target.h).
  *
  * open() connects to every host of the scenario at once (ssh_fleet: one session per host, kept
- * for the run), so a fault later costs one channel per host. A host that cannot be reached,
- * whose key is unknown or changed, or that refuses the key, fails open() by name: nothing is
- * applied to any host.
+ * for the run) and starts one shell per host on it (ssh_fleet_shells; `sudo -n /bin/sh` with
+ * sudo), so a fault later costs one write per host. A host that cannot be reached, whose key is
+ * unknown or changed, that refuses the key, or whose shell does not start (sudo that wants a
+ * password: -2, the configuration's fault) fails open() by name: nothing is applied to any host.
+ * recover (no state) uses a channel per command, wrapped in `sudo -n sh -c` when asked.
  *
  * An action ("kind":"ssh") is structured data only: the hosts (address, port, zone, and a tag
  * of ours per host), how to reach them (user, key *path*, the passphrase variable's *name*,
@@ -16,13 +18,18 @@
  * The dead-man's switch: a fault with a duration is applied as `ARM && INJECT` in one command,
  * where ARM schedules the fault's undo on the host itself (hc_deadman_arm) for DEADMAN_SLACK
  * after its planned end; undo runs `UNDO && CANCEL`, so if the undo cannot run the switch still
- * fires. recover (no state) connects to the action's hosts afresh and does the same.
+ * fires. recover (no state) connects to the action's hosts afresh and does the same. apply hands
+ * back, as the journal's note, each host's "deadman pid PID START" (deadman_note), and undo
+ * cancels from it too (hc_deadman_cancel_pid), so a switch whose file on the host is gone is
+ * still cancelled, and a pid reused since is never signalled.
+ *
+ * Hosts are selected by zone, then tags (the scenario's {"host", "tags"} entries), then count or
+ * percent (scn_tags_match, scn_pick_count: the same functions `plan` shows them with).
  */
 #include "target/target.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +52,8 @@
 struct host {
     char *zone, *host;
     int port;
+    struct scn_kv *tags; /* the scenario's, borrowed copies (freed with the host) */
+    size_t ntags;
     size_t fi; /* index in the fleet */
 };
 
@@ -118,6 +127,11 @@ static void st_free(struct sshT *t)
     for (size_t i = 0; i < t->nh; i++) {
         free(t->h[i].zone);
         free(t->h[i].host);
+        for (size_t k = 0; k < t->h[i].ntags; k++) {
+            free(t->h[i].tags[k].key);
+            free(t->h[i].tags[k].value);
+        }
+        free(t->h[i].tags);
     }
     free(t->h);
     for (size_t i = 0; i < t->nzones; i++)
@@ -184,6 +198,13 @@ static int sh_open(const struct scn_target *cfg, void **state, char **err)
             h->zone = xstrdup(cfg->zones[z].name);
             h->host = host;
             h->port = port;
+            size_t nt = cfg->zones[z].host_tags ? cfg->zones[z].host_ntags[k] : 0;
+            h->tags = nt ? xcalloc(nt, sizeof(*h->tags)) : NULL;
+            for (size_t m = 0; m < nt; m++) {
+                h->tags[m].key = xstrdup(cfg->zones[z].host_tags[k][m].key);
+                h->tags[m].value = xstrdup(cfg->zones[z].host_tags[k][m].value);
+            }
+            h->ntags = nt;
             h->fi = ssh_fleet_add(t->fleet, host, port);
         }
     }
@@ -193,6 +214,30 @@ static int sh_open(const struct scn_target *cfg, void **state, char **err)
         free(e);
         st_free(t);
         return -1;
+    }
+    /* one shell per host for the run (as root through sudo -n when asked), so that applying a
+     * fault later is one write per host */
+    if (ssh_fleet_shells(t->fleet, t->sudo ? "exec sudo -n /bin/sh" : "exec /bin/sh",
+                         PREFLIGHT_TIMEOUT_US, &e) < 0) {
+        bool pw = false;
+        struct sbuf sb = SBUF_INIT;
+        for (char *save = NULL, *l = strtok_r(e, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            if (t->sudo && hc_sudo_needs_password(l)) {
+                pw = true;
+                const char *hp = strstr(l, ": "); /* "host:port: ..." */
+                sbuf_addf(&sb,
+                          "\n%.*s: sudo needs a password (zonedef runs 'sudo -n'; give "
+                          "the user a NOPASSWD sudo rule)",
+                          (int)(hp ? (size_t)(hp - l) : strlen(l)), l);
+            } else {
+                sbuf_addf(&sb, "\n%s", l);
+            }
+        }
+        zd_err(err, "cannot use every host, nothing was applied:%s", sbuf_str(&sb));
+        sbuf_free(&sb);
+        free(e);
+        st_free(t);
+        return pw ? -2 : -1; /* a sudo rule is the configuration's: invalid input */
     }
     *state = t;
     return 0;
@@ -347,14 +392,16 @@ static int sh_health(void *state, struct tgt_inventory *inv, char **err)
 /* ---- running commands ---- */
 
 /* Runs cmds[i] on fleet host hosts[i] (root through sudo when asked); -1 with *err naming every
- * host that failed. */
-static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **cmds, size_t n,
-                  uint64_t timeout_us, uint64_t *done_us, char **err)
+ * host that failed. outs (may be NULL): each command's stdout (caller frees; NULL when it did
+ * not run). */
+static int run_on_out(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **cmds, size_t n,
+                      uint64_t timeout_us, uint64_t *done_us, char **outs, char **err)
 {
     struct ssh_job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
     char **wrapped = xcalloc(n ? n : 1, sizeof(*wrapped));
     for (size_t i = 0; i < n; i++) {
-        wrapped[i] = hc_privileged(cmds[i], sudo);
+        /* a host's long-lived shell already runs as root when sudo is asked for */
+        wrapped[i] = hc_privileged(cmds[i], sudo && !ssh_fleet_has_shell(fl, hosts[i]));
         jobs[i].host = hosts[i];
         jobs[i].cmd = wrapped[i];
     }
@@ -364,10 +411,17 @@ static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **c
         struct ssh_job *j = &jobs[i];
         if (done_us)
             done_us[i] = j->done_us;
+        if (outs) {
+            outs[i] = j->out;
+            j->out = NULL;
+        }
         if (!j->error && j->status == 0)
             continue;
         const char *name = ssh_fleet_name(fl, j->host);
-        const char *eo = j->errout && *j->errout ? j->errout : j->out ? j->out : "";
+        const char *so = outs ? outs[i] : j->out;
+        if (so && zd_str_has_prefix(so, "deadman ")) /* the switch's line, not the failure */
+            so = strchr(so, '\n') ? strchr(so, '\n') + 1 : "";
+        const char *eo = j->errout && *j->errout ? j->errout : so ? so : "";
         if (j->error)
             sbuf_addf(&sb, "%s%s: %s", sb.len ? "; " : "", name, j->error);
         else if (sudo && hc_sudo_needs_password(eo))
@@ -396,19 +450,13 @@ static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **c
     return 0;
 }
 
-/* ---- prepare ---- */
-
-static size_t pick_count(size_t n, uint32_t count, double percent)
+static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **cmds, size_t n,
+                  uint64_t timeout_us, uint64_t *done_us, char **err)
 {
-    size_t k = n;
-    if (count)
-        k = count;
-    else if (percent > 0)
-        k = (size_t)ceil((double)n * percent / 100.0);
-    if (k < 1 && n)
-        k = 1;
-    return k > n ? n : k;
+    return run_on_out(fl, sudo, hosts, cmds, n, timeout_us, done_us, NULL, err);
 }
+
+/* ---- prepare ---- */
 
 static void parse_process(const char *p, const char **by, const char **what)
 {
@@ -455,8 +503,6 @@ static int sh_prepare(void *state, const struct scn_step *step, char **action_js
 {
     struct sshT *t = state;
     const struct scn_select *sel = &step->sel;
-    if (sel->ntags)
-        return zd_err(err, "ssh hosts carry no tags: select them by zone, count or percent");
     if (sel->zone) {
         bool known = false;
         for (size_t z = 0; z < t->nzones; z++)
@@ -466,10 +512,11 @@ static int sh_prepare(void *state, const struct scn_step *step, char **action_js
     }
     size_t *idx = xcalloc(t->nh ? t->nh : 1, sizeof(*idx)), n = 0;
     for (size_t i = 0; i < t->nh; i++)
-        if (!sel->zone || strcmp(t->h[i].zone, sel->zone) == 0)
+        if ((!sel->zone || strcmp(t->h[i].zone, sel->zone) == 0) &&
+            scn_tags_match(t->h[i].tags, t->h[i].ntags, sel))
             idx[n++] = i;
     if (step->fault != SCN_FAULT_BLACKHOLE_ZONE)
-        n = pick_count(n, sel->count, sel->percent);
+        n = scn_pick_count(n, sel);
     if (n == 0) {
         free(idx);
         return zd_err(err, "no host in the selection");
@@ -781,7 +828,58 @@ static struct ssh_fleet *fleet_for(struct sshT *t, const struct act *a, size_t *
     return fl;
 }
 
-static int sh_apply(void *state, const char *action_json, char **err)
+/* The note of an apply (journaled with its "applied" record): what each host's dead-man's switch
+ * said when armed, "deadman TAG=PID:START TAG=systemd ...", from the first line of each host's
+ * output ("deadman pid PID START" / "deadman systemd UNIT"). NULL when no switch was armed. */
+static char *deadman_note(const struct act *a, char **outs)
+{
+    struct sbuf sb = SBUF_INIT;
+    for (size_t i = 0; i < a->n; i++) {
+        long pid = 0;
+        char start[24], unit[64];
+        if (!outs[i])
+            continue;
+        if (sscanf(outs[i], "deadman pid %ld %20[0-9]", &pid, start) == 2 && pid > 1)
+            sbuf_addf(&sb, "%s%s=%ld:%s", sb.len ? " " : "deadman ", a->tag[i], pid, start);
+        else if (sscanf(outs[i], "deadman systemd %63[a-z0-9_-]", unit) == 1)
+            sbuf_addf(&sb, "%s%s=systemd", sb.len ? " " : "deadman ", a->tag[i]);
+    }
+    if (!sb.len) {
+        sbuf_free(&sb);
+        return NULL;
+    }
+    return sbuf_detach(&sb);
+}
+
+/* The pid and start time deadman_note recorded for tag, from a journaled note; false when it has
+ * none (no note, a systemd timer, a crash before the "applied" record). Only digits are taken. */
+static bool note_pid(const char *note, const char *tag, long *pid, char *start, size_t n)
+{
+    if (!note || !zd_str_has_prefix(note, "deadman "))
+        return false;
+    size_t tl = strlen(tag);
+    for (const char *p = note + 8; *p;) {
+        const char *e = p + strcspn(p, " ");
+        if ((size_t)(e - p) > tl && strncmp(p, tag, tl) == 0 && p[tl] == '=') {
+            char *end = NULL;
+            long v = strtol(p + tl + 1, &end, 10);
+            if (end && *end == ':' && v > 1) {
+                size_t sl = strspn(end + 1, "0123456789");
+                if (sl >= 1 && sl < n) {
+                    memcpy(start, end + 1, sl);
+                    start[sl] = '\0';
+                    *pid = v;
+                    return true;
+                }
+            }
+            return false;
+        }
+        p = *e ? e + 1 : e;
+    }
+    return false;
+}
+
+static int sh_apply_noted(void *state, const char *action_json, char **note, char **err)
 {
     struct sshT *t = state;
     struct act a;
@@ -791,6 +889,7 @@ static int sh_apply(void *state, const char *action_json, char **err)
     }
     size_t *fi = xcalloc(a.n, sizeof(*fi));
     char **cmds = xcalloc(a.n, sizeof(*cmds));
+    char **outs = xcalloc(a.n, sizeof(*outs));
     struct ssh_fleet *fl = fleet_for(t, &a, fi, err);
     int rc = fl ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < a.n; i++) {
@@ -800,8 +899,9 @@ static int sh_apply(void *state, const char *action_json, char **err)
             break;
         }
         if (undo && a.deadman_s) {
+            /* the switch's one line ("deadman pid PID START") comes first in the output */
             char *arm = hc_deadman_arm(a.tag[i], undo, a.deadman_s);
-            cmds[i] = xasprintf("(%s\n) >/dev/null && (%s\n)", arm, inj);
+            cmds[i] = xasprintf("(%s\n) && (%s\n)", arm, inj);
             free(arm);
             free(inj);
         } else {
@@ -816,11 +916,17 @@ static int sh_apply(void *state, const char *action_json, char **err)
             t->last_apply_us = xcalloc(a.n, sizeof(*t->last_apply_us));
             t->nlast = a.n;
         }
-        rc = run_on(fl, a.sudo, fi, cmds, a.n, timeout, t ? t->last_apply_us : NULL, err);
+        rc = run_on_out(fl, a.sudo, fi, cmds, a.n, timeout, t ? t->last_apply_us : NULL, outs, err);
+        /* also when some host failed: the switches that were armed are in the journal */
+        if (note && a.deadman_s)
+            *note = deadman_note(&a, outs);
     }
-    for (size_t i = 0; i < a.n; i++)
+    for (size_t i = 0; i < a.n; i++) {
         free(cmds[i]);
+        free(outs[i]);
+    }
     free(cmds);
+    free(outs);
     free(fi);
     if (fl && (!t || fl != t->fleet))
         ssh_fleet_free(fl);
@@ -828,7 +934,7 @@ static int sh_apply(void *state, const char *action_json, char **err)
     return rc;
 }
 
-static int sh_undo(void *state, const char *action_json, char **err)
+static int sh_undo_noted(void *state, const char *action_json, const char *note, char **err)
 {
     struct sshT *t = state;
     struct act a;
@@ -851,7 +957,20 @@ static int sh_undo(void *state, const char *action_json, char **err)
         free(inj);
         if (!undo)
             continue;
+        /* the switch is cancelled from its file on the host and from the journaled pid and
+         * start time (the file may be gone); each only kills what still matches */
         char *cancel = a.deadman_s ? hc_deadman_cancel(a.tag[i]) : NULL;
+        long pid = 0;
+        char start[24];
+        if (cancel && note_pid(note, a.tag[i], &pid, start, sizeof(start))) {
+            char *byp = hc_deadman_cancel_pid(a.tag[i], pid, start);
+            if (byp) {
+                char *both = xasprintf("(%s\n) && (%s\n)", cancel, byp);
+                free(cancel);
+                free(byp);
+                cancel = both;
+            }
+        }
         cmds[nc] = cancel ? xasprintf("(%s\n) && (%s\n) >/dev/null", undo, cancel) : xstrdup(undo);
         cfi[nc++] = i;
         free(cancel);
@@ -879,6 +998,11 @@ static int sh_undo(void *state, const char *action_json, char **err)
     return rc;
 }
 
+static int sh_undo(void *state, const char *action_json, char **err)
+{
+    return sh_undo_noted(state, action_json, NULL, err);
+}
+
 const struct tgt_ops tgt_ssh_ops = {
     .kind = "ssh",
     .open = sh_open,
@@ -887,7 +1011,8 @@ const struct tgt_ops tgt_ssh_ops = {
     .supports = sh_supports,
     .resolve = sh_resolve,
     .prepare = sh_prepare,
-    .apply = sh_apply,
+    .apply_noted = sh_apply_noted, /* instead of apply: the switches' pids go to the journal */
     .undo = sh_undo,
+    .undo_noted = sh_undo_noted,
     .health = sh_health,
 };
