@@ -115,6 +115,7 @@ check_contains "it names the subnets and their ACLs" "$out" "deny-all network AC
 check_match "TerminateInstances proven with DryRun" "$out" "ec2:TerminateInstances +allowed \(DryRun\)"
 check_eq "plan --check changed nothing" "$before" "$(acls)"
 check_contains "plan --check resolves the latency step to its instance" "$out" "slow-1b: netem delay 150ms (jitter 5ms, loss 2.5%) on eth0 via SSM on 1 of 1 tagged instance: ${tagged[1]}"
+check_match "SendCommand proven by the latency step's netem check" "$out" "ssm:SendCommand \(AWS-RunShellScript\) +ok \(the read-only netem check ran on every instance\)"
 AWS_ACCESS_KEY_ID=$READER_KEY AWS_SECRET_ACCESS_KEY=$READER_SECRET run_zd out rc plan --check "$TMP/s.json"
 check_eq "plan --check with a read-only user exits 1" 1 "$rc"
 check_match "it shows the denied permission" "$out" "ec2:StopInstances +DENIED: AccessDenied: "
