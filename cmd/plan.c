@@ -30,7 +30,8 @@ static const char usage[] =
     "  --json             one JSON object on stdout instead of the table\n"
     "  --check            contact the target, changing nothing. ssh: instead of the timeline,\n"
     "                     connect to every host in parallel and report per host reachable,\n"
-    "                     host key, auth, sudo, nft/iptables/tc present (known_hosts is never\n"
+    "                     host key, auth, sudo, nft/iptables/tc present, netem usable (known_hosts "
+    "is never\n"
     "                     written; exit 1 when a host is not ready). aws: after the timeline,\n"
     "                     resolve what each step would act on and prove the permissions with\n"
     "                     DryRun calls (exit 1 when a permission is missing)\n"
@@ -750,6 +751,17 @@ static int print_check(const struct scn_scenario *s, bool json)
         free(err);
         return ZD_EXIT_USAGE;
     }
+    /* a latency step needs netem on the hosts of its zone (tags are not narrowed here: a host
+     * of that zone without netem is flagged) */
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < s->nsteps && !v[i].error && v[i].uid >= 0 && !v[i].netem; k++) {
+            const struct scn_step *st = &s->steps[k];
+            if (st->fault == SCN_FAULT_LATENCY &&
+                (!st->sel.zone || strcmp(st->sel.zone, v[i].zone) == 0))
+                v[i].error =
+                    xasprintf("no tc netem here: step '%s' (latency) cannot run", st->name);
+        }
+    }
     size_t ready = 0;
     for (size_t i = 0; i < n; i++)
         ready += v[i].error == NULL;
@@ -767,11 +779,13 @@ static int print_check(const struct scn_scenario *s, bool json)
             sbuf_add_json_str(&sb, v[i].zone);
             sbuf_addf(&sb,
                       ",\"reachable\":%s,\"hostkey_ok\":%s,\"auth_ok\":%s,\"sudo_ok\":%s,"
-                      "\"nft\":%s,\"iptables\":%s,\"tc\":%s,\"systemd\":%s,\"uid\":%d,\"hostkey\":",
+                      "\"nft\":%s,\"iptables\":%s,\"tc\":%s,\"netem\":%s,\"systemd\":%s,\"uid\":%d,"
+                      "\"hostkey\":",
                       v[i].reachable ? "true" : "false", v[i].hostkey_ok ? "true" : "false",
                       v[i].auth_ok ? "true" : "false", v[i].sudo_ok ? "true" : "false",
                       v[i].nft ? "true" : "false", v[i].iptables ? "true" : "false",
-                      v[i].tc ? "true" : "false", v[i].systemd ? "true" : "false", v[i].uid);
+                      v[i].tc ? "true" : "false", v[i].netem ? "true" : "false",
+                      v[i].systemd ? "true" : "false", v[i].uid);
             if (v[i].hostkey)
                 sbuf_add_json_str(&sb, v[i].hostkey);
             else
@@ -787,21 +801,22 @@ static int print_check(const struct scn_scenario *s, bool json)
         fputs(sbuf_str(&sb), stdout);
         sbuf_free(&sb);
     } else {
-        printf("%-22s %-6s %-5s %-8s %-5s %-5s %-4s %-8s %-3s %-3s %s\n", "HOST", "ZONE", "REACH",
-               "HOSTKEY", "AUTH", "SUDO", "NFT", "IPTABLES", "TC", "UID", "KEY / PROBLEM");
+        printf("%-22s %-6s %-5s %-8s %-5s %-5s %-4s %-8s %-3s %-5s %-3s %s\n", "HOST", "ZONE",
+               "REACH", "HOSTKEY", "AUTH", "SUDO", "NFT", "IPTABLES", "TC", "NETEM", "UID",
+               "KEY / PROBLEM");
         for (size_t i = 0; i < n; i++) {
             const struct tgt_host_check *c = &v[i];
             char uid[16] = "-";
             if (c->uid >= 0)
                 snprintf(uid, sizeof(uid), "%d", c->uid);
-            printf("%-22s %-6s %-5s %-8s %-5s %-5s %-4s %-8s %-3s %-3s %s\n", c->host, c->zone,
+            printf("%-22s %-6s %-5s %-8s %-5s %-5s %-4s %-8s %-3s %-5s %-3s %s\n", c->host, c->zone,
                    yn(c->reachable), c->reachable ? yn(c->hostkey_ok) : "-",
                    c->hostkey_ok ? yn(c->auth_ok) : "-",
                    !c->auth_ok          ? "-"
                    : s->target.ssh_sudo ? yn(c->sudo_ok)
                                         : "n/a",
                    c->uid >= 0 ? yn(c->nft) : "-", c->uid >= 0 ? yn(c->iptables) : "-",
-                   c->uid >= 0 ? yn(c->tc) : "-", uid,
+                   c->uid >= 0 ? yn(c->tc) : "-", c->uid >= 0 ? yn(c->netem) : "-", uid,
                    c->error     ? c->error
                    : c->hostkey ? c->hostkey
                                 : "");

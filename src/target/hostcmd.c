@@ -407,10 +407,16 @@ char *hc_deadman_cancel(const char *tag)
 
 char *hc_preflight(void)
 {
-    return xstrdup(
-        "for t in nft iptables tc; do if command -v $t >/dev/null; then echo \"$t yes\"; "
-        "else echo \"$t no\"; fi; done; if [ -d /run/systemd/system ]; then "
-        "echo 'systemd yes'; else echo 'systemd no'; fi; echo \"uid $(id -u)\"");
+    char *netem = hc_netem_check();
+    char *r =
+        xasprintf("for t in nft iptables tc; do if command -v $t >/dev/null; then "
+                  "echo \"$t yes\"; else echo \"$t no\"; fi; done; "
+                  "if (%s\n) >/dev/null 2>&1; then echo 'netem yes'; else echo 'netem no'; fi; "
+                  "if [ -d /run/systemd/system ]; then echo 'systemd yes'; "
+                  "else echo 'systemd no'; fi; echo \"uid $(id -u)\"",
+                  netem);
+    free(netem);
+    return r;
 }
 
 char *hc_deadman_cancel_pid(const char *tag, long pid, const char *start)

@@ -143,7 +143,8 @@ char *hc_deadman_arm(const char *tag, const char *undo_cmd, unsigned seconds);
 char *hc_deadman_cancel(const char *tag);
 
 /* Pre-flight, changing nothing: prints one line per tool, "nft yes|no", "iptables yes|no",
- * "tc yes|no", "systemd yes|no", "uid N". */
+ * "tc yes|no", "netem yes|no" (hc_netem_check passed: tc there and sch_netem usable),
+ * "systemd yes|no", "uid N". */
 char *hc_preflight(void);
 
 /* "KILL" for SIGKILL, ...; NULL for a signal hostcmd does not name. */

@@ -118,6 +118,7 @@ struct tgt_host_check {
     char *hostkey;                                /* "ED25519 SHA256:...", NULL when unknown */
     char *error;                                  /* the first problem; NULL when none */
     bool nft, iptables, tc, systemd;              /* tools present (known once auth_ok) */
+    bool netem;                                   /* tc netem usable (hc_netem_check) */
     int uid;                                      /* of the commands (after sudo); -1 unknown */
 };
 /* Fills *out (tgt_host_checks_free) with one entry per host, in scenario order; *elapsed_us the

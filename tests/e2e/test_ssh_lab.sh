@@ -51,8 +51,17 @@ check_eq "plan --check: every host ready, exit 0" 0 "$rc"
 check_contains "  ...with the summary" "$out" "check: 4 of 4 hosts ready"
 fp=$(ssh-keygen -lf "$TMP/lab/hosts/a2/ssh_host_ed25519_key.pub" | awk '{print $2}')
 row=$(printf '%s\n' "$out" | grep '^10.213.1.2:22 ')
-check_match "  ...each host with its tools" "$row" "^10.213.1.2:22 +a +yes +yes +yes +n/a +yes +yes +yes +0 +ED25519 SHA256:"
+check_match "  ...each host with its tools (no netem in this kernel)" "$row" "^10.213.1.2:22 +a +yes +yes +yes +n/a +yes +yes +yes +no +0 +ED25519 SHA256:"
 check_contains "  ...and its key's fingerprint as ssh-keygen prints it" "$row" "ED25519 $fp"
+# a latency step needs netem on the hosts of its zone: zone a's are not ready, zone b's are
+jq '.steps = [{"name": "slow-a", "at": "15s", "fault": "latency", "zone": "a", "delay": "100ms", "for": "2s"}]' \
+    "$TMP/check.json" >"$TMP/check-lat.json"
+run_zd js rc plan --check --json "$TMP/check-lat.json"
+check_eq "plan --check with a latency step: exit 1 (no netem here)" 1 "$rc"
+check_eq "  ...zone a's hosts named, with the step" "no tc netem here: step 'slow-a' (latency) cannot run|no tc netem here: step 'slow-a' (latency) cannot run" \
+    "$(printf '%s' "$js" | jq -r '[.hosts[] | select(.zone == "a") | .error] | join("|")')"
+check_eq "  ...zone b's still ready, netem false everywhere" "2 0" \
+    "$(printf '%s' "$js" | jq -r '"\([.hosts[] | select(.error == null)] | length) \([.hosts[] | select(.netem)] | length)"')"
 ip link set zdv-b2 down
 run_zd js rc plan --check --json "$TMP/check.json"
 ip link set zdv-b2 up

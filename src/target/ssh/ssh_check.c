@@ -2,8 +2,8 @@
  * ssh_check: `zonedef plan --check` for an ssh target: every host connected at once (the same
  * fleet code a run uses: strict host keys, the same auth), then one read-only command per host
  * (hc_preflight, through sudo -n when the scenario asks for sudo) that says which of nft,
- * iptables, tc and systemd the host has and which uid the commands run as. Nothing is changed
- * on any host and known_hosts is never written.
+ * iptables, tc (and netem) and systemd the host has and which uid the commands run as. Nothing is
+ * changed on any host and known_hosts is never written.
  */
 #include "target/target.h"
 
@@ -111,6 +111,7 @@ int tgt_ssh_check(const struct scn_target *cfg, struct tgt_host_check **out, siz
             c->nft = has(jobs[k].out, "nft");
             c->iptables = has(jobs[k].out, "iptables");
             c->tc = has(jobs[k].out, "tc");
+            c->netem = has(jobs[k].out, "netem");
             c->systemd = has(jobs[k].out, "systemd");
             const char *u = jobs[k].out ? strstr(jobs[k].out, "uid ") : NULL;
             c->uid = u ? atoi(u + 4) : -1;
