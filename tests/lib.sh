@@ -63,6 +63,24 @@ finish() {
     exit $?
 }
 
+# hosts_lab_lock: for the tests of the hosts lab (root only: skipped otherwise): takes the lab
+# lock (one lab per machine) and gives the test a lab and state directory of its own.
+hosts_lab_lock() {
+    if ! need_root; then skip "needs root"; finish; fi
+    exec 9>/tmp/zonedef-e2e.lock
+    flock 9
+    export ZONEDEF_LAB_DIR=$TMP/lab ZONEDEF_STATE_DIR=$TMP/state
+}
+# hosts_lab_up: `lab up --hosts` (taken down on exit), checked; sets L (the lab's directory),
+# KEY and KH (its client key and known_hosts); hs HOST CMD runs CMD on a lab host over ssh.
+hosts_lab_up() {
+    on_exit '"$ZD" lab down'
+    run_zd out rc lab up --hosts --heal-delay 1s
+    check_eq "lab up --hosts" 0 "$rc"
+    L=$TMP/lab KEY=$TMP/lab/ssh/id_ed25519 KH=$TMP/lab/ssh/known_hosts
+}
+hs() { timeout 10 ssh -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes root@"$1" "$2" 2>&1; }
+
 # run_zd OUTVAR RCVAR ARGS...: runs the binary, stdout+stderr into OUTVAR, exit code into RCVAR,
 # killed after 120 s so a hang is a failure, not a stuck CI job.
 run_zd() {

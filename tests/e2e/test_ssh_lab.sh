@@ -3,10 +3,7 @@
 # each) behind HAProxy; `lab down` removes every namespace, veth, bridge, table and process,
 # also after the lab was SIGKILLed.
 . "$(dirname "$0")/../lib.sh"
-if ! need_root; then skip "needs root"; finish; fi
-exec 9>/tmp/zonedef-e2e.lock
-flock 9
-export ZONEDEF_LAB_DIR=$TMP/lab ZONEDEF_STATE_DIR=$TMP/state
+hosts_lab_lock
 on_exit '"$ZD" lab down'
 leftovers() {
     { ip netns list | grep -c '^zonedef-'; ip -o link show | grep -cE 'zdv-|zonedefbr0'

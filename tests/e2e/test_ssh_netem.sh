@@ -12,15 +12,8 @@
 #     after SIGKILL, and that an admin's qdisc is refused and left alone. It does not prove that
 #     packets are delayed: that needs a kernel with sch_netem.
 . "$(dirname "$0")/../lib.sh"
-if ! need_root; then skip "needs root"; finish; fi
-exec 9>/tmp/zonedef-e2e.lock
-flock 9
-export ZONEDEF_LAB_DIR=$TMP/lab ZONEDEF_STATE_DIR=$TMP/state
-on_exit '"$ZD" lab down'
-run_zd out rc lab up --hosts --heal-delay 1s
-check_eq "lab up --hosts" 0 "$rc"
-L=$TMP/lab KEY=$L/ssh/id_ed25519 KH=$L/ssh/known_hosts
-hs() { timeout 10 ssh -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes root@"$1" "$2" 2>&1; }
+hosts_lab_lock
+hosts_lab_up
 
 # scen NAME STEPS-JSON: a scenario on the hosts lab
 scen() {

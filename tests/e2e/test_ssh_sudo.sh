@@ -4,21 +4,15 @@
 # saying "sudo needs a password"; with a NOPASSWD rule the faults run as root through sudo -n
 # and are undone. The user and the sudo rule are the test's own and are removed on exit.
 . "$(dirname "$0")/../lib.sh"
-if ! need_root; then skip "needs root"; finish; fi
 if ! command -v sudo >/dev/null; then skip "needs sudo (make deps installs it)"; finish; fi
-exec 9>/tmp/zonedef-e2e.lock
-flock 9
-export ZONEDEF_LAB_DIR=$TMP/lab ZONEDEF_STATE_DIR=$TMP/state
+hosts_lab_lock
 U=zdsudo$$
 RULE=/etc/sudoers.d/zonedef-e2e-$$
 on_exit "userdel $U 2>/dev/null; rm -f $RULE"
-on_exit '"$ZD" lab down'
 # '*': no password, yet not locked (sshd without PAM refuses a locked account, even with a key)
 useradd -M -d / -s /bin/sh -p '*' "$U"
 check_eq "a user of our own (not root)" 0 "$?"
-run_zd out rc lab up --hosts --heal-delay 1s
-check_eq "lab up --hosts" 0 "$rc"
-L=$TMP/lab KEY=$L/ssh/id_ed25519 KH=$L/ssh/known_hosts
+hosts_lab_up
 # sshd reads authorized_keys as the user: let it through the test's directories (read only)
 chmod 711 "$TMP" "$L" "$L/ssh" && chmod 644 "$L/ssh/authorized_keys"
 OBS=$TMP/obs

@@ -4,17 +4,10 @@
 # case named; hostile values stay literal; every fault applied and undone; a SIGKILLed run's
 # black-hole removed by the dead-man's switch alone, on time; `recover` after SIGKILL.
 . "$(dirname "$0")/../lib.sh"
-if ! need_root; then skip "needs root"; finish; fi
-exec 9>/tmp/zonedef-e2e.lock
-flock 9
-export ZONEDEF_LAB_DIR=$TMP/lab ZONEDEF_STATE_DIR=$TMP/state
-on_exit '"$ZD" lab down'
-run_zd out rc lab up --hosts --heal-delay 1s
-check_eq "lab up --hosts" 0 "$rc"
-L=$TMP/lab KEY=$L/ssh/id_ed25519 KH=$L/ssh/known_hosts
+hosts_lab_lock
+hosts_lab_up
 OBS=$TMP/obs
 mkdir -p "$OBS"
-hs() { timeout 10 ssh -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes root@"$1" "$2" 2>&1; }
 # what faults leave on the hosts (tables, switch and burner files, sleepers): must be nothing
 residue() {
     for h in 10.213.1.1 10.213.1.2 10.213.2.1 10.213.2.2 10.213.3.1 10.213.3.2; do
