@@ -234,6 +234,13 @@ char *sbuf_detach(struct sbuf *sb)
     return s;
 }
 
+int zd_err_collected(char **err, struct sbuf *sb)
+{
+    int rc = sb->len ? zd_err(err, "%s", sbuf_str(sb)) : 0;
+    sbuf_free(sb);
+    return rc;
+}
+
 void sbuf_free(struct sbuf *sb)
 {
     free(sb->buf);

@@ -81,6 +81,9 @@ void sbuf_reset(struct sbuf *sb);
 const char *sbuf_str(const struct sbuf *sb);
 /* Hand the content to the caller (who frees it) and reset the buffer. Never NULL. */
 char *sbuf_detach(struct sbuf *sb);
+/* Frees sb and returns 0 when it holds nothing; else sets *err to its text (zd_err), frees it
+ * and returns -1: the end of a function that collects one line per failed host. */
+int zd_err_collected(char **err, struct sbuf *sb);
 void sbuf_free(struct sbuf *sb);
 
 /* Time. */

@@ -101,6 +101,17 @@ static void test_sbuf(void)
     CHECK_EQ_INT(sb.len, 0);
     free(s);
     sbuf_free(&sb);
+
+    /* collected errors: nothing collected is success and leaves *err alone */
+    char *err = NULL;
+    struct sbuf c = SBUF_INIT;
+    CHECK_EQ_INT(zd_err_collected(&err, &c), 0);
+    CHECK(err == NULL);
+    sbuf_adds(&c, "a1: down\nb2: refused");
+    CHECK_EQ_INT(zd_err_collected(&err, &c), -1);
+    CHECK_EQ_STR(err, "a1: down\nb2: refused");
+    CHECK(c.buf == NULL && c.len == 0);
+    free(err);
 }
 
 static void test_files(void)

@@ -670,13 +670,7 @@ int ssh_fleet_connect(struct ssh_fleet *f, char **err)
         if (f->c[i].st != C_READY)
             sbuf_addf(&sb, "%s%s: %s", sb.len ? "\n" : "", f->c[i].name,
                       f->c[i].error ? f->c[i].error : "not connected");
-    if (sb.len) {
-        zd_err(err, "%s", sbuf_str(&sb));
-        sbuf_free(&sb);
-        return -1;
-    }
-    sbuf_free(&sb);
-    return 0;
+    return zd_err_collected(err, &sb);
 }
 
 /* ---- commands ---- */
@@ -1135,13 +1129,7 @@ int ssh_fleet_shells(struct ssh_fleet *f, const char *shell_cmd, uint64_t timeou
     }
     ssh_jobs_free(jobs, n);
     free(jobs);
-    if (sb.len) {
-        zd_err(err, "%s", sbuf_str(&sb));
-        sbuf_free(&sb);
-        return -1;
-    }
-    sbuf_free(&sb);
-    return 0;
+    return zd_err_collected(err, &sb);
 }
 
 bool ssh_fleet_has_shell(const struct ssh_fleet *f, size_t i)

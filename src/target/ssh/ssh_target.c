@@ -441,13 +441,7 @@ static int run_on_out(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char
         free(wrapped[i]);
     free(wrapped);
     free(jobs);
-    if (sb.len) {
-        zd_err(err, "%s", sbuf_str(&sb));
-        sbuf_free(&sb);
-        return -1;
-    }
-    sbuf_free(&sb);
-    return 0;
+    return zd_err_collected(err, &sb);
 }
 
 static int run_on(struct ssh_fleet *fl, bool sudo, const size_t *hosts, char **cmds, size_t n,
