@@ -78,6 +78,49 @@ const char *aws_inst_tag(const struct aws_inst *in, const char *key)
     return tag_of(in->tags, in->ntags, key);
 }
 
+/* An EC2 listing, page by page (NextToken, at most AWS_MAX_PAGES):
+ *     struct ec2_pages pg = {0};
+ *     while (ec2_more(&pg)) { build q; root = ec2_page(c, &pg, &q, err) or fail; read root }
+ * ec2_more reads the last page's nextToken and frees it; false once there is none (everything
+ * is freed then). ec2_page sends q (consumed) with that token and returns the page's root, or
+ * NULL with *err (everything freed). */
+struct ec2_pages {
+    int n;
+    char *token;
+    xmlDoc *doc;
+};
+
+static bool ec2_more(struct ec2_pages *p)
+{
+    if (p->doc) {
+        free(p->token);
+        p->token = aws_xml_text(xmlDocGetRootElement(p->doc), "nextToken");
+        xmlFreeDoc(p->doc);
+        p->doc = NULL;
+    }
+    if (p->n == 0 || (p->token && *p->token && p->n < AWS_MAX_PAGES))
+        return true;
+    free(p->token);
+    p->token = NULL;
+    return false;
+}
+
+static xmlNode *ec2_page(struct aws_ctx *c, struct ec2_pages *p, struct aws_query *q, char **err)
+{
+    if (p->token)
+        aws_q_add(q, "NextToken", p->token);
+    free(p->token);
+    p->token = NULL;
+    int rc = aws_query_call(c, AWS_EC2, q, &p->doc, NULL, err);
+    aws_q_free(q);
+    if (rc < 0) {
+        p->doc = NULL;
+        return NULL;
+    }
+    p->n++;
+    return xmlDocGetRootElement(p->doc);
+}
+
 static int inst_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct aws_inst *)a)->id, ((const struct aws_inst *)b)->id);
@@ -89,8 +132,8 @@ int aws_ec2_instances(struct aws_ctx *c, const struct aws_tag *tags, size_t ntag
 {
     memset(out, 0, sizeof(*out));
     size_t cap = 0;
-    char *token = NULL;
-    for (int page = 0; page < AWS_MAX_PAGES; page++) {
+    struct ec2_pages pg = {0};
+    while (ec2_more(&pg)) {
         struct aws_query q;
         aws_q_init(&q, "DescribeInstances", EC2_V);
         int f = 1;
@@ -107,18 +150,11 @@ int aws_ec2_instances(struct aws_ctx *c, const struct aws_tag *tags, size_t ntag
             aws_q_addf(&q, st[k], "Filter.%d.Value.%d", f, k + 1);
         for (size_t i = 0; i < nids; i++)
             aws_q_addf(&q, ids[i], "InstanceId.%zu", i + 1);
-        if (token)
-            aws_q_add(&q, "NextToken", token);
-        free(token);
-        token = NULL;
-        xmlDoc *d;
-        int rc = aws_query_call(c, AWS_EC2, &q, &d, NULL, err);
-        aws_q_free(&q);
-        if (rc < 0) {
+        xmlNode *root = ec2_page(c, &pg, &q, err);
+        if (!root) {
             aws_insts_free(out);
             return -1;
         }
-        xmlNode *root = xmlDocGetRootElement(d);
         for (xmlNode *r = aws_xml_path(root, "reservationSet/item"); r; r = aws_xml_next(r)) {
             for (xmlNode *it = aws_xml_path(r, "instancesSet/item"); it; it = aws_xml_next(it)) {
                 /* the AZ is matched here, not with the "availability-zone" filter: moto
@@ -173,12 +209,7 @@ int aws_ec2_instances(struct aws_ctx *c, const struct aws_tag *tags, size_t ntag
                     x->state = xstrdup("");
             }
         }
-        token = aws_xml_text(root, "nextToken");
-        xmlFreeDoc(d);
-        if (!token || !*token)
-            break;
     }
-    free(token);
     if (out->n > 1)
         qsort(out->v, out->n, sizeof(*out->v), inst_cmp);
     return 0;
@@ -295,8 +326,8 @@ int aws_ec2_acls(struct aws_ctx *c, const char *const *filters, struct aws_acls 
 {
     memset(out, 0, sizeof(*out));
     size_t cap = 0;
-    char *token = NULL;
-    for (int page = 0; page < AWS_MAX_PAGES; page++) {
+    struct ec2_pages pg = {0};
+    while (ec2_more(&pg)) {
         struct aws_query q;
         aws_q_init(&q, "DescribeNetworkAcls", EC2_V);
         for (int i = 0, f = 1; filters && filters[2 * i] && i < 8; i++) {
@@ -308,18 +339,11 @@ int aws_ec2_acls(struct aws_ctx *c, const char *const *filters, struct aws_acls 
             aws_q_addf(&q, filters[2 * i + 1], "Filter.%d.Value.1", f);
             f++;
         }
-        if (token)
-            aws_q_add(&q, "NextToken", token);
-        free(token);
-        token = NULL;
-        xmlDoc *d;
-        if (aws_query_call(c, AWS_EC2, &q, &d, NULL, err) < 0) {
-            aws_q_free(&q);
+        xmlNode *root = ec2_page(c, &pg, &q, err);
+        if (!root) {
             aws_acls_free(out);
             return -1;
         }
-        aws_q_free(&q);
-        xmlNode *root = xmlDocGetRootElement(d);
         for (xmlNode *it = aws_xml_path(root, "networkAclSet/item"); it; it = aws_xml_next(it)) {
             ZD_GROW(out->v, cap, out->n + 1);
             struct aws_acl *a = &out->v[out->n++];
@@ -347,12 +371,7 @@ int aws_ec2_acls(struct aws_ctx *c, const char *const *filters, struct aws_acls 
             if (!a->vpc)
                 a->vpc = xstrdup("");
         }
-        token = aws_xml_text(root, "nextToken");
-        xmlFreeDoc(d);
-        if (!token || !*token)
-            break;
     }
-    free(token);
     return 0;
 }
 
@@ -364,8 +383,8 @@ static int subnets_of(struct aws_ctx *c, const char *vpc, const char *az, char *
     if (azs)
         *azs = NULL;
     size_t cap = 0, cap2 = 0;
-    char *token = NULL;
-    for (int page = 0; page < AWS_MAX_PAGES; page++) {
+    struct ec2_pages pg = {0};
+    while (ec2_more(&pg)) {
         struct aws_query q;
         aws_q_init(&q, "DescribeSubnets", EC2_V);
         aws_q_add(&q, "Filter.1.Name", "vpc-id");
@@ -374,14 +393,8 @@ static int subnets_of(struct aws_ctx *c, const char *vpc, const char *az, char *
             aws_q_add(&q, "Filter.2.Name", "availability-zone");
             aws_q_add(&q, "Filter.2.Value.1", az);
         }
-        if (token)
-            aws_q_add(&q, "NextToken", token);
-        free(token);
-        token = NULL;
-        xmlDoc *d;
-        int rc = aws_query_call(c, AWS_EC2, &q, &d, NULL, err);
-        aws_q_free(&q);
-        if (rc < 0) {
+        xmlNode *root = ec2_page(c, &pg, &q, err);
+        if (!root) {
             aws_strv_free(*ids, *n);
             if (azs)
                 aws_strv_free(*azs, *n);
@@ -389,7 +402,6 @@ static int subnets_of(struct aws_ctx *c, const char *vpc, const char *az, char *
             *n = 0;
             return -1;
         }
-        xmlNode *root = xmlDocGetRootElement(d);
         for (xmlNode *it = aws_xml_path(root, "subnetSet/item"); it; it = aws_xml_next(it)) {
             char *id = aws_xml_text(it, "subnetId");
             if (!id)
@@ -403,12 +415,7 @@ static int subnets_of(struct aws_ctx *c, const char *vpc, const char *az, char *
             }
             (*n)++;
         }
-        token = aws_xml_text(root, "nextToken");
-        xmlFreeDoc(d);
-        if (!token || !*token)
-            break;
     }
-    free(token);
     return 0;
 }
 
