@@ -119,6 +119,17 @@ int zd_err(char **err, const char *fmt, ...)
     return -1;
 }
 
+int zd_err_hand(char **err, char *e, int rc)
+{
+    if (rc < 0 && err) {
+        free(*err);
+        *err = e;
+    } else {
+        free(e);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
 /* ---- sbuf ---- */
 
 void sbuf_init(struct sbuf *sb, size_t max)

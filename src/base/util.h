@@ -51,6 +51,9 @@ void zd_grow(void **arr, size_t *cap, size_t need, size_t size);
 /* Set *err (if err is not NULL) to a new formatted message, freeing what was there. Returns -1 so
  * that `return zd_err(err, "...")` reads naturally. */
 int zd_err(char **err, const char *fmt, ...) ZD_PRINTF(2, 3);
+/* Ends a function that kept its first error in e: when rc < 0, e becomes *err (what was there is
+ * freed; with err NULL, e is freed); else e is freed. Returns rc (-1 or 0). */
+int zd_err_hand(char **err, char *e, int rc);
 
 /*
  * struct sbuf: a growable, always NUL-terminated byte buffer.

@@ -539,15 +539,5 @@ int lab_hosts_down(const char *dir, int *removed, char **err)
     free(out);
     if (removed)
         *removed = n;
-    if (rc < 0) {
-        if (err) {
-            free(*err);
-            *err = e;
-        } else {
-            free(e);
-        }
-        return -1;
-    }
-    free(e);
-    return 0;
+    return zd_err_hand(err, e, rc);
 }

@@ -769,17 +769,7 @@ int lab_down(const char *dir, int *stopped, char **err)
     }
     if (stopped)
         *stopped = n > live ? n : live;
-    if (rc < 0) {
-        if (err) {
-            free(*err);
-            *err = e;
-        } else {
-            free(e);
-        }
-        return -1;
-    }
-    free(e);
-    return 0;
+    return zd_err_hand(err, e, rc);
 }
 
 /* ---- status ---- */

@@ -112,6 +112,16 @@ static void test_sbuf(void)
     CHECK_EQ_STR(err, "a1: down\nb2: refused");
     CHECK(c.buf == NULL && c.len == 0);
     free(err);
+
+    /* handing a kept error over: only on failure, replacing what *err held */
+    err = xstrdup("old");
+    CHECK_EQ_INT(zd_err_hand(&err, xstrdup("first problem"), -1), -1);
+    CHECK_EQ_STR(err, "first problem");
+    CHECK_EQ_INT(zd_err_hand(&err, xstrdup("not an error"), 0), 0);
+    CHECK_EQ_STR(err, "first problem");
+    CHECK_EQ_INT(zd_err_hand(NULL, xstrdup("nobody asked"), -1), -1);
+    CHECK_EQ_INT(zd_err_hand(&err, NULL, 0), 0);
+    free(err);
 }
 
 static void test_files(void)
