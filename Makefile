@@ -18,7 +18,7 @@ DEB_BUILD := gcc make pkg-config libcurl4-openssl-dev libcjson-dev libssl-dev li
              libpcre2-dev libhttp-parser-dev libxml2-dev
 DEB_RUN := haproxy openssh-server openssh-client nftables iptables iproute2 procps curl psmisc jq
 DEB_TEST := clang libclang-rt-14-dev valgrind clang-format chromium libxml2-utils tmux python3 sudo
-DEB_BENCH := wrk nginx-light pssh clustershell ansible-core
+DEB_BENCH := wrk nginx-light pssh clustershell ansible-core tcpdump
 # command -> package, for the tools the tests and the demo run
 DEB_TOOLS := haproxy:haproxy sshd:openssh-server ssh-keygen:openssh-client nft:nftables \
              iptables:iptables ss:iproute2 ip:iproute2 curl:curl pkill:procps clang:clang \
