@@ -187,7 +187,12 @@ struct worker {
     bool started;
     int epfd, efd;
     bool no_pwait2; /* epoll_pwait2 missing: millisecond waits */
-    void *eng;      /* the engine's per-worker state */
+    /* closed loop only: before a blocking wait, look at the epoll set without sleeping while
+     * that has been paying off (load.c, spin()) */
+    bool spin;
+    int spin_credit;    /* looks that found events, minus two for each that gave up */
+    unsigned spin_idle; /* blocking waits since spinning stopped paying off */
+    void *eng;          /* the engine's per-worker state */
     struct slot *slots;
     unsigned nslots, inflight;
     int free_head;
