@@ -81,6 +81,19 @@ hosts_lab_up() {
 }
 hs() { timeout 10 ssh -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes root@"$1" "$2" 2>&1; }
 
+# run_bg SCENARIO OUT: `zonedef run SCENARIO --out OUT` in the background (output in OUT.log),
+# its pid in ZPID; wait_applied OUT N: until OUT's journal has N "applied" records (at most
+# 10 s); kill_bg: SIGKILL it and reap it (the crash that `recover` and dead-man's switches are for)
+run_bg() { "$ZD" run "$1" --out "$2" >"$2.log" 2>&1 & ZPID=$!; }
+wait_applied() {
+    for _ in $(seq 100); do
+        [ "$(grep -c '"applied"' "$1/journal.jsonl" 2>/dev/null)" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+kill_bg() { kill -9 "$ZPID"; wait "$ZPID" 2>/dev/null; }
+
 # run_zd OUTVAR RCVAR ARGS...: runs the binary, stdout+stderr into OUTVAR, exit code into RCVAR,
 # killed after 120 s so a hang is a failure, not a stuck CI job.
 run_zd() {

@@ -90,11 +90,10 @@ check_contains "the summary says what was applied" "$out" "netem delay 200ms (ji
 # SIGKILL: the dead-man's switch alone removes it
 scen dm '[{ "at": "1s", "fault": "latency", "zone": "a", "count": 1, "delay": "50ms", "interface": "eth0", "for": "3s" }]'
 : >"$TMP/tc.log"
-"$ZD" run "$TMP/dm.json" --out "$TMP/r-dm" >"$TMP/dm.log" 2>&1 &
-zpid=$!
-for i in $(seq 100); do grep -q '"applied"' "$TMP/r-dm/journal.jsonl" 2>/dev/null && break; sleep 0.1; done
+run_bg "$TMP/dm.json" "$TMP/r-dm"
+wait_applied "$TMP/r-dm" 1
 t0=$(date +%s.%N)
-kill -9 $zpid; wait $zpid 2>/dev/null
+kill_bg
 check_contains "after SIGKILL the netem qdisc is still on a1's eth0" "$(state_eth0)" "netem 7a0d:"
 gone=""
 for i in $(seq 200); do [ -z "$(state_eth0)" ] && { gone=$(date +%s.%N); break; }; sleep 0.1; done
@@ -109,10 +108,9 @@ check_eq "recover after the switch fired: exit 0" 0 "$rc"
 
 # SIGKILL, then recover: undone and the switch cancelled
 scen rec '[{ "at": "1s", "fault": "latency", "zone": "a", "count": 1, "delay": "50ms", "for": "40s" }]'
-"$ZD" run "$TMP/rec.json" --out "$TMP/r-rec" >"$TMP/rec.log" 2>&1 &
-zpid=$!
-for i in $(seq 100); do grep -q '"applied"' "$TMP/r-rec/journal.jsonl" 2>/dev/null && break; sleep 0.1; done
-kill -9 $zpid; wait $zpid 2>/dev/null
+run_bg "$TMP/rec.json" "$TMP/r-rec"
+wait_applied "$TMP/r-rec" 1
+kill_bg
 check_contains "after SIGKILL: netem on a1" "$(state_eth0)" "netem 7a0d:"
 check_eq "  ...and a switch armed" 1 "$(ls /tmp | grep -cE '^zonedef-zd.*\.dm$')"
 run_zd out rc recover "$TMP/r-rec"

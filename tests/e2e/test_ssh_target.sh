@@ -140,11 +140,10 @@ check_contains "  ...with the reason and the fix" "$out" "use an ed25519 key"
 
 # ---- SIGKILL: the dead-man's switch alone removes the black-hole, on time ----------------------
 scen dm '[{ "at": "1s", "fault": "blackhole_zone", "zone": "b", "for": "3s" }]'
-"$ZD" run "$TMP/dm.json" --out "$TMP/r-dm" >"$TMP/dm.log" 2>&1 &
-zpid=$!
-for i in $(seq 100); do grep -q '"applied"' "$TMP/r-dm/journal.jsonl" 2>/dev/null && break; sleep 0.1; done
+run_bg "$TMP/dm.json" "$TMP/r-dm"
+wait_applied "$TMP/r-dm" 1
 t_inject=$(date +%s.%N)
-kill -9 $zpid; wait $zpid 2>/dev/null
+kill_bg
 check_contains "after SIGKILL the black-hole is still there" "$(hs 10.213.2.1 'nft list tables')" "zonedef_zd"
 gone=""
 for i in $(seq 200); do
@@ -161,10 +160,9 @@ check_eq "recover after the switch fired: nothing left to fail" 0 "$rc"
 
 # ---- SIGKILL, then recover: undoes and cancels the switches ----------------------------------
 scen rec '[{ "at": "1s", "fault": "blackhole_zone", "zone": "b", "for": "40s" }, { "at": "1s", "fault": "stop_instances", "zone": "c", "count": 1, "for": "40s" }]'
-"$ZD" run "$TMP/rec.json" --out "$TMP/r-rec" >"$TMP/rec.log" 2>&1 &
-zpid=$!
-for i in $(seq 100); do [ "$(grep -c '"applied"' "$TMP/r-rec/journal.jsonl" 2>/dev/null)" = 2 ] && break; sleep 0.1; done
-kill -9 $zpid; wait $zpid 2>/dev/null
+run_bg "$TMP/rec.json" "$TMP/r-rec"
+wait_applied "$TMP/r-rec" 2
+kill_bg
 check_contains "after SIGKILL: switches armed on the hosts" "$(ls /tmp)" "zonedef-zd"
 run_zd out rc recover "$TMP/r-rec"
 check_eq "recover exits 0" 0 "$rc"
@@ -175,10 +173,9 @@ run_zd out rc recover "$TMP/r-rec"
 check_eq "recover twice: nothing to do" 0 "$rc"
 # ---- SIGKILL, a switch's file gone, recover: the switch cancelled from the journal ----------
 scen dmj '[{ "at": "1s", "fault": "blackhole_zone", "zone": "b", "for": "40s" }]'
-"$ZD" run "$TMP/dmj.json" --out "$TMP/r-dmj" >"$TMP/dmj.log" 2>&1 &
-zpid=$!
-for i in $(seq 100); do grep -q '"applied"' "$TMP/r-dmj/journal.jsonl" 2>/dev/null && break; sleep 0.1; done
-kill -9 $zpid; wait $zpid 2>/dev/null
+run_bg "$TMP/dmj.json" "$TMP/r-dmj"
+wait_applied "$TMP/r-dmj" 1
+kill_bg
 J=$TMP/r-dmj/journal.jsonl
 tb1=$(jq -r 'select(.type=="intent") | .action.hosts[] | select(.host=="10.213.2.1") | .tag' "$J")
 tb2=$(jq -r 'select(.type=="intent") | .action.hosts[] | select(.host=="10.213.2.2") | .tag' "$J")
