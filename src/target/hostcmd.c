@@ -98,14 +98,22 @@ char *hc_signal(enum hc_by by, const char *what, int sig)
     switch (by) {
     case HC_BY_NAME:
         /* the exact name (/proc/PID/comm, 15 characters at most), zombies left out; read with
-         * shell builtins only, no pattern language in between (pgrep's would be a regex) */
+         * shell builtins only, no pattern language in between (pgrep's would be a regex). Never
+         * the processes this command runs in: the (sub)shell reading the list (/proc/self is
+         * whoever opens it, and a builtin's redirection is opened by the shell itself), and its
+         * parents up to init: the framing subshell and the long-lived shell of the SSH target,
+         * sudo, the sshd session, SSM's agent. Killing "sh" must not kill the command doing it
+         * (which then never says what it signalled) nor cut zonedef's own way in. */
         sbuf_adds(&sb, "n=");
         hc_quote(&sb, what);
         sbuf_addf(&sb,
-                  "; p=; for d in /proc/[0-9]*; do read -r c <\"$d/comm\" 2>/dev/null || "
+                  "; read -r q _ </proc/self/stat; a=\" $$ \"; "
+                  "while [ \"$q\" -gt 1 ] 2>/dev/null; do a=\"$a$q \"; "
+                  "read -r s <\"/proc/$q/stat\" || break; s=${s##*) }; set -- $s; q=$2; done; "
+                  "p=; for d in /proc/[0-9]*; do read -r c <\"$d/comm\" 2>/dev/null || "
                   "continue; [ \"$c\" = \"$n\" ] || continue; read -r s <\"$d/stat\" || "
                   "continue; s=${s##*) }; case $s in Z*|X*) continue ;; esac; "
-                  "[ \"${d#/proc/}\" = \"$$\" ] || p=\"$p ${d#/proc/}\"; done; "
+                  "case $a in *\" ${d#/proc/} \"*) continue ;; esac; p=\"$p ${d#/proc/}\"; done; "
                   "[ -n \"$p\" ] || { printf 'no process named %%s\\n' \"$n\" >&2; "
                   "exit %d; }; kill -s %s $p && echo \"pids$p\"",
                   HC_EXIT_NOTHING, sn);

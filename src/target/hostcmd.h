@@ -69,7 +69,7 @@ enum hc_by {
 };
 /* Sends signal `sig` (a number, e.g. SIGKILL; the name is used on the host) to the processes
  * `what` names. Prints "pids P1 P2 ..." (not for units). Exits HC_EXIT_NOTHING when nothing
- * matched. */
+ * matched. By name, never the command's own process or its parents (its shell, sudo, sshd). */
 char *hc_signal(enum hc_by by, const char *what, int sig);
 
 /* Stops (start = false) or starts a service: systemctl where the host runs systemd, else

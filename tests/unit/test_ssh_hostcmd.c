@@ -136,6 +136,45 @@ static void test_signal_by_name(void)
     unlink("/tmp/zdhcsleep");
 }
 
+/* By name, the command never signals the processes it runs in: here a copy of sh named
+ * zdhcsh runs it inside a subshell, the way the SSH target's long-lived shell does
+ * ("( eval CMD )"), and another zdhcsh waits. TERM goes to the waiting one only; were the
+ * runner's subshell on the list it would die of it (143) before saying what it signalled. */
+static void test_signal_spares_itself(void)
+{
+    char out[4096];
+    CHECK_EQ_INT(sh("cp /bin/sh /tmp/zdhcsh && (/tmp/zdhcsh -c 'sleep 30; :' </dev/null "
+                    ">/dev/null 2>&1 &) ; sleep 0.2; pgrep -x zdhcsh",
+                    out, sizeof(out)),
+                 0);
+    int victim = atoi(out);
+    CHECK(victim > 1);
+    /* zdhcsh -c "( eval 'zdhcsh -c CMD' )": the framing subshell and a shell of its own (as
+     * under sudo), all three named zdhcsh */
+    char *c = hc_signal(HC_BY_NAME, "zdhcsh", SIGTERM);
+    char *q = hc_quoted(c);
+    char *inner = xasprintf("/tmp/zdhcsh -c %s", q);
+    free(q);
+    q = hc_quoted(inner);
+    char *framed = xasprintf("( eval %s )", q);
+    free(q);
+    q = hc_quoted(framed);
+    char *cmd = xasprintf("/tmp/zdhcsh -c %s", q);
+    CHECK_EQ_INT(sh(cmd, out, sizeof(out)), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "pids %d\n", victim);
+    CHECK_EQ_STR(out, want);
+    for (int i = 0; i < 50 && alive(victim); i++)
+        usleep(20000);
+    CHECK(!alive(victim));
+    free(cmd);
+    free(q);
+    free(framed);
+    free(inner);
+    free(c);
+    sh("pkill -x zdhcsh; rm -f /tmp/zdhcsh", out, sizeof(out));
+}
+
 static int count_lines(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -493,6 +532,6 @@ static void test_preflight(void)
 int main(void)
 {
     TH_RUN(test_quote, test_tags_and_bad_args, test_privileged_and_exec, test_signal_by_name,
-           test_cpu_stress, test_deadman, test_deadman_cancel_pid, test_blackhole, test_netem_text,
-           test_netem_ns, test_preflight);
+           test_signal_spares_itself, test_cpu_stress, test_deadman, test_deadman_cancel_pid,
+           test_blackhole, test_netem_text, test_netem_ns, test_preflight);
 }
