@@ -4,7 +4,9 @@
 #  1. max throughput, closed loop, direct to nginx (1 worker, 3-byte body) and through HAProxy in
 #     front of two such nginx: `zonedef load` (its default native HTTP/1.1 engine, and
 #     `--engine curl`) and `wrk` interleaved with equal threads and connections, BENCH_ROUNDS
-#     rounds each; prints the median req/s of each and the ratios to wrk;
+#     rounds each; prints each round's req/s and client CPU per request, then the median req/s
+#     of each, the median and range of the rounds' ratios to wrk, and the median client CPU per
+#     request, alone and per microsecond of CPU the servers spent in the same run;
 #  2. the same over HTTPS: nginx with a certificate the bench makes (a throwaway CA and server
 #     certificate from openssl, in the bench's temp directory), direct, and HAProxy terminating
 #     TLS in front of the two plain nginx; zonedef's native engine (verifying against the
@@ -45,6 +47,7 @@ flock 9
 
 DIR=$(mktemp -d /tmp/zonedef-bench.XXXXXX)
 PIDS=()
+declare -A SRV # label -> the pids whose CPU an answer costs (nginx's worker, HAProxy)
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -97,6 +100,13 @@ EOF
     "$NGINX" -c "$d/nginx.conf" -p "$d" -e "$d/error.log" >/dev/null 2>&1 &
     PIDS+=($!)
     wait_port "$2"
+    local i # the worker (forked once the master listens): what the answers cost the server
+    for i in $(seq 50); do
+        SRV[$1]=$(pgrep -P "$!" | tr '\n' ' ')
+        [ -n "${SRV[$1]}" ] && break
+        sleep 0.1
+    done
+    [ -n "${SRV[$1]}" ] || die "nginx on port $2 started no worker"
 }
 
 # start_haproxy PORT BACKEND1 BACKEND2 [ssl]: with ssl, HAProxy terminates TLS on PORT.
@@ -126,6 +136,7 @@ EOF
     "$HAPROXY" -f "$d/haproxy.cfg" -db >"$d/haproxy.log" 2>&1 &
     PIDS+=($!)
     wait_port "$1"
+    SRV[haproxy$1]=$!
 }
 
 # make_pki: a throwaway CA and a server certificate for 127.0.0.1 from it, in $DIR/pki.
@@ -142,45 +153,101 @@ make_pki() {
         cat "$p/srv.pem" "$p/srv.key" >"$p/srv.bundle" || die "openssl could not make the certificates"
 }
 
-# zd_rps URL ENGINE: zonedef's req/s (ok answers only); ZARGS: more options (--cacert)
+# Each run prints "REQS_PER_S CLIENT_US SERVER_US": its req/s, and the CPU time (user + system)
+# per request of the client (the children's CPU time of the subshell it runs in, from its
+# /proc/PID/stat: read with builtins, a $(...) would be another process) and
+# of the servers behind the URL (/proc/PID/stat of each, so whatever else runs on the machine
+# is not counted). The machine's speed moves from one round to the next, the servers' CPU per
+# request with it; client over server CPU in the same run is what stays put.
+TICK=$(getconf CLK_TCK)
+srv_ticks() { # PIDS: the user + system ticks of each, comma-separated
+    local p t=() f
+    for p in $1; do
+        f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || f="0 0"
+        t+=($((${f% *} + ${f#* })))
+    done
+    local IFS=,
+    echo "${t[*]}"
+}
+# CT: this (sub)shell's waited-for children's user + system ticks (fields 16 and 17)
+child_ticks() {
+    local st
+    read -r st <"/proc/$BASHPID/stat"
+    st=${st##*) }
+    set -- $st
+    CT=$((${14} + ${15}))
+}
+# per_req REQS SECONDS CLIENT_TICKS0 CLIENT_TICKS1 SRV_TICKS0 SRV_TICKS1: "REQS_PER_S CLIENT_US
+# SERVER_US BUSIEST": the last, the share of a core the busiest server process used (a
+# one-thread HAProxy or nginx worker near 1.0 is what bounds every client's req/s)
+per_req() {
+    awk -v n="$1" -v secs="$2" -v c0="$3" -v c1="$4" -v s0="$5" -v s1="$6" -v hz="$TICK" \
+        'BEGIN { if (n <= 0 || secs <= 0) { print "0 0 0 0"; exit }
+                 k = split(s0, a, ","); split(s1, b, ","); t = 0; busy = 0
+                 for (i = 1; i <= k; i++) { d = b[i] - a[i]; t += d; if (d > busy) busy = d }
+                 printf "%d %.2f %.2f %.2f\n", n / secs, (c1 - c0) * 1e6 / hz / n, t * 1e6 / hz / n,
+                     busy / hz / secs }'
+}
+# zd_run URL ENGINE SERVER_PIDS: zonedef (ok answers only); ZARGS: more options (--cacert)
 ZARGS=()
-zd_rps() {
-    local f=$DIR/zd.json
+zd_run() {
+    local f=$DIR/zd.json c0 c1 s0 s1
+    s0=$(srv_ticks "$3"); child_ticks; c0=$CT
     "$ZD" load "$1" --engine "$2" --duration "${SECS}s" --threads "$THREADS" \
-        --connections "$CONNS" "${ZARGS[@]}" --quiet --json "$f" >/dev/null 2>&1 || { echo 0; return; }
-    jq -r '.outcomes.ok / (.elapsed_us / 1e6) | floor' "$f"
+        --connections "$CONNS" "${ZARGS[@]}" --quiet --json "$f" >/dev/null 2>&1 || { echo "0 0 0 0"; return; }
+    child_ticks; c1=$CT; s1=$(srv_ticks "$3")
+    per_req "$(jq -r '.outcomes.ok' "$f")" "$(jq -r '.elapsed_us / 1e6' "$f")" "$c0" "$c1" "$s0" "$s1"
 }
-wrk_rps() {
-    wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "$1" 2>/dev/null |
-        awk '/^Requests\/sec:/ { printf "%d\n", $2 }'
+wrk_run() {
+    local c0 c1 s0 s1 n
+    s0=$(srv_ticks "$2"); child_ticks; c0=$CT
+    wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" "$1" >"$DIR/wrk.out" 2>/dev/null
+    child_ticks; c1=$CT; s1=$(srv_ticks "$2")
+    n=$(awk '/ requests in / { print $1 }' "$DIR/wrk.out")
+    per_req "${n:-0}" "$SECS" "$c0" "$c1" "$s0" "$s1"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+med() { printf '%s\n' "$@" | median; }
+# range: "LOW-HIGH" of the numbers on stdin
+range() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 
-# compare LABEL URL: interleaved rounds; who goes first alternates.
+# compare LABEL URL SERVER_PIDS: interleaved rounds; who goes first alternates. Prints each
+# round; keeps for the results: median req/s, the median and the range of the rounds' own
+# ratios to wrk (both ran within seconds of each other), and the median CPU per request of
+# each client with its ratio to the servers' in the same run.
 compare() {
-    local label=$1 url=$2 r z c w zs=() cs=() ws=()
+    local label=$1 url=$2 srv=$3 r z c w zr=() cr=() wr=() rz=() rc=() kz=() kc=() kw=() uz=() uw=()
+    local bz=() bw=()
     wanted "$label" || return 0
     # warm up both paths (connections, caches) before measuring
     "$ZD" load "$url" --duration 1s --threads "$THREADS" --connections "$CONNS" "${ZARGS[@]}" \
         --quiet >/dev/null 2>&1
     for r in $(seq "$ROUNDS"); do
         if [ $((r % 2)) -eq 1 ]; then
-            z=$(zd_rps "$url" native); c=$(zd_rps "$url" curl); w=$(wrk_rps "$url")
+            z=$(zd_run "$url" native "$srv"); c=$(zd_run "$url" curl "$srv"); w=$(wrk_run "$url" "$srv")
         else
-            w=$(wrk_rps "$url"); c=$(zd_rps "$url" curl); z=$(zd_rps "$url" native)
+            w=$(wrk_run "$url" "$srv"); c=$(zd_run "$url" curl "$srv"); z=$(zd_run "$url" native "$srv")
         fi
-        zs+=("$z"); cs+=("$c"); ws+=("$w")
-        printf '  %-8s round %d: zonedef %7d req/s   zonedef --engine curl %7d req/s   wrk %7d req/s\n' \
-            "$label" "$r" "$z" "$c" "$w"
+        set -- $z $c $w # rps, client us, server us, busiest: zonedef, curl, wrk
+        zr+=("$1"); cr+=("$5"); wr+=("$9"); uz+=("$2"); uw+=("${10}"); bz+=("$4"); bw+=("${12}")
+        rz+=("$(ratio "$1" "$9")"); rc+=("$(ratio "$5" "$9")")
+        kz+=("$(ratio "$2" "$3")"); kc+=("$(ratio "$6" "$7")"); kw+=("$(ratio "${10}" "${11}")")
+        printf '  %-8s round %d: zonedef %7d req/s %5.2f us   --engine curl %7d req/s %5.2f us   wrk %7d req/s %5.2f us   (client CPU per request)\n' \
+            "$label" "$r" "$1" "$2" "$5" "$6" "$9" "${10}"
     done
-    local zm cm wm
-    zm=$(printf '%s\n' "${zs[@]}" | median)
-    cm=$(printf '%s\n' "${cs[@]}" | median)
-    wm=$(printf '%s\n' "${ws[@]}" | median)
-    RESULTS+=("$(printf '%-8s zonedef %7d req/s   wrk %7d req/s   ratio %s   (--engine curl %7d req/s, ratio %s)' \
-        "$label" "$zm" "$wm" "$(ratio "$zm" "$wm")" "$cm" "$(ratio "$cm" "$wm")")")
+    local -A M
+    M[zr]=$(med "${zr[@]}"); M[cr]=$(med "${cr[@]}"); M[wr]=$(med "${wr[@]}")
+    M[rz]=$(med "${rz[@]}"); M[rc]=$(med "${rc[@]}")
+    M[kz]=$(med "${kz[@]}"); M[kc]=$(med "${kc[@]}"); M[kw]=$(med "${kw[@]}")
+    M[uz]=$(med "${uz[@]}"); M[uw]=$(med "${uw[@]}"); M[bz]=$(med "${bz[@]}"); M[bw]=$(med "${bw[@]}")
+    RESULTS+=("$(printf '%-8s zonedef %7.0f req/s   wrk %7.0f req/s   ratio %.2f (rounds %s, of the medians %s)   --engine curl %7.0f req/s, ratio %.2f' \
+        "$label" "${M[zr]}" "${M[wr]}" "${M[rz]}" "$(printf '%s\n' "${rz[@]}" | range)" \
+        "$(ratio "${M[zr]}" "${M[wr]}")" "${M[cr]}" "${M[rc]}")")
+    RESULTS+=("$(printf '%-8s   client CPU per request: zonedef %.2f us, wrk %.2f us; per us of the server'"'"'s: zonedef %.2f, wrk %.2f (%.2fx less), curl %.2f' \
+        "" "${M[uz]}" "${M[uw]}" "${M[kz]}" "${M[kw]}" "$(ratio "${M[kw]}" "${M[kz]}")" "${M[kc]}")")
+    RESULTS+=("$(printf '%-8s   the busiest server process used %.2f of a core with zonedef, %.2f with wrk' \
+        "" "${M[bz]}" "${M[bw]}")")
 }
 
 echo "bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), $("$ZD" --version)"
@@ -195,12 +262,12 @@ start_nginx tls 19821 ssl
 start_haproxy 19830 19802 19803 ssl
 
 RESULTS=()
-compare "direct" "http://127.0.0.1:19801/"
-compare "haproxy" "http://127.0.0.1:19810/"
+compare "direct" "http://127.0.0.1:19801/" "${SRV[direct]}"
+compare "haproxy" "http://127.0.0.1:19810/" "${SRV[haproxy19810]} ${SRV[lb1]} ${SRV[lb2]}"
 echo "bench: HTTPS, zonedef verifying against the bench's CA, wrk not verifying"
 ZARGS=(--cacert "$DIR/pki/ca.pem")
-compare "tls-dir" "https://127.0.0.1:19821/"
-compare "tls-hap" "https://127.0.0.1:19830/"
+compare "tls-dir" "https://127.0.0.1:19821/" "${SRV[tls]}"
+compare "tls-hap" "https://127.0.0.1:19830/" "${SRV[haproxy19830]} ${SRV[lb1]} ${SRV[lb2]}"
 ZARGS=()
 
 if wanted fixed; then
@@ -230,7 +297,7 @@ if wanted fixed; then
 fi
 
 echo
-echo "== results (medians of $ROUNDS interleaved rounds)"
+echo "== results (medians of $ROUNDS interleaved rounds; ratio: the median of the rounds' own ratios)"
 printf '%s\n' "${RESULTS[@]}"
 if wanted fixed; then
     printf 'fixed %d req/s: achieved %.1f req/s (%.2f %% of target), not sent %d, latency p99 %d us,\n' \
