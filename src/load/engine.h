@@ -190,6 +190,7 @@ struct worker {
     /* closed loop only: before a blocking wait, look at the epoll set without sleeping while
      * that has been paying off (load.c, spin()) */
     bool spin;
+    bool nap;           /* ... after a nap on its own timer, not spinning (a thread per core) */
     int spin_credit;    /* looks that found events, minus two for each that gave up */
     unsigned spin_idle; /* blocking waits since spinning stopped paying off */
     void *eng;          /* the engine's per-worker state */

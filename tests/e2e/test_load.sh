@@ -130,6 +130,11 @@ load closed http://127.0.0.1:19001/ --engine $E --duration 1s --threads 1 --conn
 check "$E: closed loop: mean latency x rate is the 4 connections (Little's law), got $(j closed '.latency_us.mean * .outcomes.ok / .elapsed_us')" \
     [ "$(j closed '.latency_us.mean * .outcomes.ok / .elapsed_us | (. >= 3.8 and . <= 4.2)')" = true ]
 check "$E: closed loop: every request ok" [ "$(j closed '.outcomes.ok == .requests and .requests > 100')" = true ]
+# the same with a thread per core, where the worker naps on its own timer before it looks
+# (not spinning): an answer read after a nap is still stamped when it is read
+load closednap http://127.0.0.1:19001/ --engine $E --duration 1s --threads "$(nproc)" --connections 4
+check "$E: closed loop, a thread per core: Little's law, got $(j closednap '.latency_us.mean * .outcomes.ok / .elapsed_us')" \
+    [ "$(j closednap '.latency_us.mean * .outcomes.ok / .elapsed_us | (. >= 3.8 and . <= 4.2)')" = true ]
 
 if need_root && command -v nft >/dev/null; then
     load ctimeout http://127.0.9.1:19010/ --engine $E --rate 20 --duration 1s --connect-timeout 200ms
@@ -142,6 +147,24 @@ if need_root && command -v nft >/dev/null; then
     nft delete table inet zonedef_test_load
     check "nft table removed" bash -c '! nft list table inet zonedef_test_load >/dev/null 2>&1'
 fi
+
+# ---- closed loop against a slow server: polling backs off ---------------------------------------
+# Spinning (fewer threads than cores) and napping (a thread per core) look at epoll without
+# blocking only while that keeps finding answers. Answers 50 ms apart must put the worker to
+# sleep: CPU time in milliseconds (the shell's children, from `times`), against 2-4 s of wall
+# time a polling loop that never gave up would burn.
+start_srv 19015 --delay 50
+cpu_ms() { awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d\n", ((u[1] + s[1]) * 60 + u[2] + s[2]) * 1000 }' "$1"; }
+for T in 1 "$(nproc)"; do
+    times >"$TMP/t0"
+    load slow$T http://127.0.0.1:19015/ --duration 2s --threads "$T" --connections 4
+    times >"$TMP/t1"
+    ms=$(($(cpu_ms "$TMP/t1") - $(cpu_ms "$TMP/t0")))
+    check "slow server, $T thread(s): answers ok ($(j slow$T .outcomes.ok), want >= 100)" \
+        [ "$(j slow$T .outcomes.ok)" -ge 100 ]
+    check "slow server, $T thread(s): the client slept (${ms} ms of CPU in 2 s, want < 300)" \
+        [ "$ms" -lt 300 ]
+done
 
 # ---- not_sent: the in-flight cap is full -----------------------------------------------------
 start_srv 19011 --delay 300
