@@ -157,7 +157,7 @@ s = boto3.client("ssm", region_name="eu-west-1", endpoint_url=sys.argv[1],
 cs = s.list_commands()["Commands"]
 for c in sorted(cs, key=lambda c: c["Comment"]):
     print(c["DocumentName"], c["Comment"].split(" ", 2)[2], "|",
-          c["Parameters"]["commands"][0].replace("\n", " ")[:400])
+          c["Parameters"]["commands"][0].replace("\n", " ")[:1000])
 print("ids: " + " ".join(c["CommandId"] for c in cs))
 EOF
 )
